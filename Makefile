@@ -1,0 +1,66 @@
+# flightrec: build, run, test and benchmark.
+#
+# `make run` installs what is missing and runs flightrec on this node;
+# `make test` installs what is missing and runs every test. Privileged steps
+# use sudo when not run as root; sudo resets PATH, so Go's is passed along.
+
+SHELL := /bin/bash
+export PATH := /usr/local/go/bin:$(PATH)
+GO ?= go
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+# Runs a test binary as root, keeping PATH (for go, gcc) and the CI switch.
+ROOT_EXEC := $(if $(SUDO),-exec "sudo env PATH=$(PATH) FLIGHTREC_REQUIRE_BPF=$(FLIGHTREC_REQUIRE_BPF)",)
+
+# Debian packages: clang/llvm/libbpf-dev regenerate BPF objects; gcc/g++
+# build the ground-truth workloads; golang-1.19-go lets the pclntab tests
+# cover the Go 1.18/1.19 table format.
+APT_PACKAGES := clang llvm libbpf-dev gcc g++ make git curl ca-certificates util-linux golang-1.19-go
+
+BIN := bin
+AGENT := $(BIN)/flightrec-agent
+
+.PHONY: all deps build run test test-unit generate check-generate vet bench-agent clean
+
+all: build
+
+deps:
+	@missing=$$(for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		echo "installing: $$missing"; \
+		$(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+	$(GO) mod download
+
+build:
+	@mkdir -p $(BIN)
+	$(GO) build -o $(AGENT) ./cmd/flightrec-agent
+
+# The agent on this node: 30 s node-wide recording, then the top functions.
+run: deps build
+	$(SUDO) $(AGENT) record --duration 30s -o cpu.pb.gz
+	$(GO) tool pprof -top -nodecount 25 cpu.pb.gz
+
+generate:
+	$(GO) generate ./bpf/...
+
+# CI: the committed BPF objects must be exactly what the sources compile to.
+check-generate: generate
+	@git diff --exit-code --stat -- bpf/ || { echo "bpf/: generated files are stale; run make generate and commit"; exit 1; }
+
+vet:
+	$(GO) vet ./...
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+test: deps check-generate vet
+	$(GO) test $(ROOT_EXEC) -count=1 -timeout 20m ./...
+
+test-unit:
+	$(GO) test -short ./...
+
+bench-agent: deps build
+	$(GO) build -o $(BIN)/bench-agent ./bench/agent
+	$(SUDO) $(BIN)/bench-agent -agent $(AGENT)
+
+clean:
+	rm -rf $(BIN) cpu.pb.gz

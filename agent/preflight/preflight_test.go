@@ -1,0 +1,67 @@
+package preflight
+
+import (
+	"fmt"
+	"os"
+	"strings"
+	"testing"
+)
+
+func fakeSystem(euid int, capEff string, files map[string]string) System {
+	files["/proc/self/status"] = "Name:\tx\nCapEff:\t" + capEff + "\n"
+	return System{
+		Euid: func() int { return euid },
+		ReadFile: func(p string) ([]byte, error) {
+			if v, ok := files[p]; ok {
+				return []byte(v), nil
+			}
+			return nil, &os.PathError{Op: "open", Path: p, Err: os.ErrNotExist}
+		},
+	}
+}
+
+func TestCheck(t *testing.T) {
+	btf := "/sys/kernel/btf/vmlinux"
+	paranoid := "/proc/sys/kernel/perf_event_paranoid"
+	caps := func(bits ...uint) string {
+		var v uint64
+		for _, b := range bits {
+			v |= 1 << b
+		}
+		return fmt.Sprintf("%016x", v)
+	}
+	tests := []struct {
+		name         string
+		sys          System
+		wantProblems []string // substrings, one per problem
+		wantWarnings int
+	}{
+		{"root", fakeSystem(0, caps(), map[string]string{btf: "x", paranoid: "2"}), nil, 0},
+		{"caps", fakeSystem(1000, caps(capBPF, capPerfmon, capSysPtrace), map[string]string{btf: "x", paranoid: "3"}), nil, 0},
+		{"caps without ptrace", fakeSystem(1000, caps(capBPF, capPerfmon), map[string]string{btf: "x", paranoid: "2"}), nil, 1},
+		{"unprivileged", fakeSystem(1000, caps(), map[string]string{btf: "x", paranoid: "2"}),
+			[]string{"CAP_BPF and CAP_PERFMON", "kernel.perf_event_paranoid=2"}, 0},
+		{"only bpf", fakeSystem(1000, caps(capBPF), map[string]string{btf: "x", paranoid: "-1"}),
+			[]string{"CAP_BPF and CAP_PERFMON"}, 0},
+		{"no btf", fakeSystem(0, caps(), map[string]string{paranoid: "2"}), []string{"no kernel BTF"}, 0},
+		{"no perf", fakeSystem(0, caps(), map[string]string{btf: "x"}), []string{"perf events are not available"}, 0},
+	}
+	for _, tt := range tests {
+		r := tt.sys.Check()
+		if len(r.Problems) != len(tt.wantProblems) {
+			t.Errorf("%s: problems %q, want %d", tt.name, r.Problems, len(tt.wantProblems))
+			continue
+		}
+		for i, want := range tt.wantProblems {
+			if !strings.Contains(r.Problems[i], want) {
+				t.Errorf("%s: problem %q does not say %q", tt.name, r.Problems[i], want)
+			}
+		}
+		if len(r.Warnings) != tt.wantWarnings {
+			t.Errorf("%s: warnings %q, want %d", tt.name, r.Warnings, tt.wantWarnings)
+		}
+		if (r.Err() != nil) != (len(tt.wantProblems) > 0) {
+			t.Errorf("%s: Err() = %v", tt.name, r.Err())
+		}
+	}
+}

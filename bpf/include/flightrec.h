@@ -1,0 +1,83 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * flightrec.h: the record layout every flightrec BPF program writes into the
+ * shared "events" ring buffer, and the few kernel types they read through
+ * CO-RE. Hand-declared instead of a generated vmlinux.h: only the fields named
+ * here are relocated at load time, so the header stays small and reviewable.
+ *
+ * The Go mirror of these structs lives in agent/sampler/record.go; change both
+ * together (a test there checks the sizes against the compiled object's BTF).
+ */
+#ifndef FLIGHTREC_H
+#define FLIGHTREC_H
+
+#include <linux/types.h>
+#include <linux/bpf.h>
+#include <linux/bpf_perf_event.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+#include <bpf/bpf_core_read.h>
+
+/* Stack depth limits. The kernel itself caps callchains at
+ * sysctl kernel.perf_event_max_stack (127 by default). */
+#define MAX_USER_FRAMES 127
+#define MAX_KERN_FRAMES 64
+#define TASK_COMM_LEN 16
+
+/* Record kinds. Every record starts with struct record_header. */
+enum record_kind {
+	RECORD_CPU_SAMPLE = 1,
+};
+
+struct record_header {
+	__u64 ts;   /* CLOCK_BOOTTIME nanoseconds (bpf_ktime_get_boot_ns) */
+	__u32 pid;  /* thread group id: the process */
+	__u32 tid;  /* thread id */
+	__u16 kind; /* enum record_kind */
+	__u16 cpu;
+	__u32 _pad;
+};
+
+/* A CPU sample. frames[] holds user_len user frames (innermost first) then
+ * kern_len kernel frames; only header + frames actually filled are sent.
+ *
+ * sp_words are the two words at the user stack pointer. Frame-pointer walking
+ * misses the caller of a function that has not (yet) pushed its frame: a leaf
+ * in its prologue, or a frameless leaf. The return address is then at [sp] or
+ * [sp+8]; user space knows from the function's unwind data which, if either,
+ * applies. This is also the seam for the .eh_frame unwinder, which will need
+ * sp (and more) from here. */
+struct cpu_sample {
+	struct record_header hdr;
+	char comm[TASK_COMM_LEN];
+	__u64 user_sp;
+	__u64 sp_words[2];
+	__u16 user_len;
+	__u16 kern_len;
+	__u32 _pad;
+	__u64 frames[MAX_USER_FRAMES + MAX_KERN_FRAMES];
+};
+
+/* Counters kept in a per-CPU array, summed by user space. */
+enum counter {
+	COUNTER_SAMPLES = 0,     /* CPU samples written to the ring */
+	COUNTER_LOST = 1,        /* CPU samples dropped: ring full */
+	COUNTER_USER_STACK_ERR = 2,
+	COUNTER_KERN_STACK_ERR = 3,
+	COUNTER_FILTERED = 4,    /* samples of other processes when filtering by pid */
+	COUNTER_IDLE = 5,        /* samples that hit the idle task */
+	COUNTER_MAX = 8,
+};
+
+/* Minimal CO-RE views of kernel types; only named fields are relocated. */
+struct task_struct {
+	int pid;
+	int tgid;
+} __attribute__((preserve_access_index));
+
+struct pt_regs___x86 {
+	unsigned long sp;
+	unsigned long ip;
+} __attribute__((preserve_access_index));
+
+#endif /* FLIGHTREC_H */
