@@ -1,0 +1,16 @@
+// Package ingest receives profiles over HTTP in every supported format
+// (agent, pprof upload, Pyroscope), decodes them within limits into model
+// batches and hands each to a Sink, acknowledging only what the Sink stored.
+package ingest
+
+import (
+	"context"
+
+	"github.com/flightrec/flightrec/server/model"
+)
+
+// Sink stores a batch whole and durably, or returns an error and stores
+// nothing. The store is the production Sink.
+type Sink interface {
+	Append(ctx context.Context, b *model.Batch) error
+}

@@ -1,0 +1,184 @@
+// Package duckdb is the embedded store: profiles in a DuckDB file, with
+// deduplicated stacks, hourly partitions, rollups and compaction (docs/storage.md).
+package duckdb
+
+import (
+	"context"
+	"database/sql"
+	"database/sql/driver"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	duckdb "github.com/duckdb/duckdb-go/v2"
+
+	"github.com/flightrec/flightrec/server/store"
+)
+
+// Options tune the store.
+type Options struct {
+	// MemoryLimit bounds DuckDB's buffer manager, e.g. "512MB".
+	MemoryLimit string
+	// Threads DuckDB may use for a query; 0 = number of CPUs.
+	Threads int
+	// Lateness is how long after a 10-minute bucket ends data for it is
+	// still expected; only then is it rolled up. Later data is still
+	// stored correctly, at a little more cost.
+	Lateness time.Duration
+	// Now is the wall clock; tests replace it.
+	Now func() time.Time
+	// KeyTTL is how long batch keys are remembered for idempotency.
+	KeyTTL time.Duration
+	// MaintainEvery runs rollups, compaction and key expiry; 0 disables the
+	// background loop (tests call Maintain).
+	MaintainEvery time.Duration
+	Logger        *slog.Logger
+}
+
+func (o *Options) defaults() {
+	if o.MemoryLimit == "" {
+		o.MemoryLimit = "512MB"
+	}
+	if o.Lateness == 0 {
+		o.Lateness = 2 * time.Minute
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.KeyTTL == 0 {
+		o.KeyTTL = 2 * time.Hour
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+}
+
+// Store is the DuckDB-backed store.
+type Store struct {
+	opts      Options
+	path      string
+	connector *duckdb.Connector
+	db        *sql.DB     // readers
+	wconn     driver.Conn // the writer's own connection
+	dict      *dictionary
+	w         *writer
+	stop      context.CancelFunc
+	bg        sync.WaitGroup
+	closeOnce sync.Once
+	closeErr  error
+}
+
+var _ store.Store = (*Store)(nil)
+
+const fileName = "flightrec.duckdb"
+
+// Open opens (or creates) the store in dir.
+func Open(dir string, opts Options) (*Store, error) {
+	opts.defaults()
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("create data directory: %w", err)
+	}
+	path := filepath.Join(dir, fileName)
+	threads := ""
+	if opts.Threads > 0 {
+		threads = fmt.Sprintf("SET threads=%d;", opts.Threads)
+	}
+	connector, err := duckdb.NewConnector(path, func(execer driver.ExecerContext) error {
+		_, err := execer.ExecContext(context.Background(), fmt.Sprintf("SET memory_limit='%s'; %s", opts.MemoryLimit, threads), nil)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	s := &Store{opts: opts, path: path, connector: connector, db: sql.OpenDB(connector)}
+	if err := s.init(); err != nil {
+		s.db.Close()
+		connector.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *Store) init() error {
+	ctx := context.Background()
+	if _, err := s.db.ExecContext(ctx, schema); err != nil {
+		return fmt.Errorf("create schema: %w", err)
+	}
+	if err := checkVersion(ctx, s.db); err != nil {
+		return err
+	}
+	d, err := loadDictionary(ctx, s.db)
+	if err != nil {
+		return err
+	}
+	s.dict = d
+	conn, err := s.connector.Connect(ctx)
+	if err != nil {
+		return fmt.Errorf("open writer connection: %w", err)
+	}
+	s.wconn = conn
+	w, err := newWriter(ctx, s)
+	if err != nil {
+		conn.Close()
+		return err
+	}
+	s.w = w
+	bgctx, cancel := context.WithCancel(context.Background())
+	s.stop = cancel
+	s.bg.Add(1)
+	go func() { defer s.bg.Done(); w.run(bgctx) }()
+	if s.opts.MaintainEvery > 0 {
+		s.bg.Add(1)
+		go func() { defer s.bg.Done(); s.maintainLoop(bgctx) }()
+	}
+	return nil
+}
+
+// schemaVersion changes when the on-disk layout does.
+const schemaVersion = "1"
+
+const schema = `
+CREATE TABLE IF NOT EXISTS meta (key VARCHAR, value VARCHAR);
+CREATE TABLE IF NOT EXISTS types (id INTEGER, name VARCHAR, sample_type VARCHAR, sample_unit VARCHAR, period_type VARCHAR, period_unit VARCHAR);
+CREATE TABLE IF NOT EXISTS series (id UINTEGER, type_id INTEGER, labels VARCHAR);
+CREATE TABLE IF NOT EXISTS functions (id UINTEGER, name VARCHAR, file VARCHAR);
+CREATE TABLE IF NOT EXISTS mappings (id UINTEGER, file VARCHAR, build_id VARCHAR);
+CREATE TABLE IF NOT EXISTS locations (id UINTEGER, function_id UINTEGER, mapping_id UINTEGER, line BIGINT, inlined BOOLEAN, address UBIGINT);
+CREATE TABLE IF NOT EXISTS stacks (id UINTEGER, parent UINTEGER, location_id UINTEGER);
+CREATE TABLE IF NOT EXISTS profiles (series_id UINTEGER, ts BIGINT, duration_ms BIGINT, scale BIGINT, total BIGINT, n_values INTEGER);
+CREATE TABLE IF NOT EXISTS batch_keys (key VARCHAR, stored_at BIGINT);
+`
+
+func checkVersion(ctx context.Context, db *sql.DB) error {
+	var v string
+	err := db.QueryRowContext(ctx, "SELECT value FROM meta WHERE key = 'schema_version'").Scan(&v)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		_, err = db.ExecContext(ctx, "INSERT INTO meta VALUES ('schema_version', ?)", schemaVersion)
+		return err
+	case err != nil:
+		return fmt.Errorf("read schema version: %w", err)
+	case v != schemaVersion:
+		return fmt.Errorf("data directory has schema version %s, this flightrec understands %s", v, schemaVersion)
+	}
+	return nil
+}
+
+// Close stops background work, flushes and closes the database.
+func (s *Store) Close() error {
+	s.closeOnce.Do(func() {
+		s.stop()
+		s.bg.Wait()
+		var errs []error
+		if s.wconn != nil {
+			errs = append(errs, s.wconn.Close())
+		}
+		errs = append(errs, s.db.Close(), s.connector.Close())
+		s.closeErr = errors.Join(errs...)
+	})
+	return s.closeErr
+}

@@ -1,0 +1,314 @@
+package duckdb
+
+import (
+	"context"
+	"database/sql/driver"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	duckdb "github.com/duckdb/duckdb-go/v2"
+
+	"github.com/flightrec/flightrec/server/model"
+)
+
+// writer owns every write: one goroutine, one connection, so transactions
+// never conflict and rollups see a settled picture. Concurrent Appends are
+// committed together (group commit) to amortize the commit.
+type writer struct {
+	s     *Store
+	conn  driver.Conn
+	tasks chan *task
+
+	keys       map[string]int64 // batch key → when stored (ms), for idempotency
+	tables     map[string]bool  // partition tables that exist
+	tablesMu   sync.RWMutex     // readers list partitions too
+	m10, h1    atomic.Int64     // rollup watermarks (ms): buckets before are rolled up
+	maxTS      atomic.Int64     // newest profile time stored (ms)
+	compacted  map[string]bool  // raw partitions already sorted
+	compacting map[string]bool
+}
+
+type task struct {
+	batch *model.Batch
+	fn    func(ctx context.Context) error // maintenance work
+	done  chan error
+}
+
+func newWriter(ctx context.Context, s *Store) (*writer, error) {
+	w := &writer{s: s, conn: s.wconn, tasks: make(chan *task, 256), keys: map[string]int64{},
+		tables: map[string]bool{}, compacted: map[string]bool{}, compacting: map[string]bool{}}
+	if err := w.load(ctx); err != nil {
+		return nil, err
+	}
+	return w, nil
+}
+
+// load restores the writer's state from the database.
+func (w *writer) load(ctx context.Context) error {
+	db := w.s.db
+	cutoff := w.s.opts.Now().Add(-w.s.opts.KeyTTL).UnixMilli()
+	if err := scanAll(ctx, db, "SELECT key, stored_at FROM batch_keys WHERE stored_at >= ?", func(r *sqlRows) error {
+		var k string
+		var at int64
+		if err := r.Scan(&k, &at); err != nil {
+			return err
+		}
+		w.keys[k] = at
+		return nil
+	}, cutoff); err != nil {
+		return fmt.Errorf("load batch keys: %w", err)
+	}
+	if err := scanAll(ctx, db, "SELECT table_name FROM duckdb_tables() WHERE table_name LIKE 'sorted\\_%' ESCAPE '\\' OR table_name LIKE 'raw\\_%' ESCAPE '\\' OR table_name LIKE 'm10\\_%' ESCAPE '\\' OR table_name LIKE 'h1\\_%' ESCAPE '\\'", func(r *sqlRows) error {
+		var name string
+		if err := r.Scan(&name); err != nil {
+			return err
+		}
+		w.tables[name] = true
+		return nil
+	}); err != nil {
+		return fmt.Errorf("list partitions: %w", err)
+	}
+	for name := range w.tables {
+		if strings.HasPrefix(name, "sorted_") {
+			// A compaction interrupted by a crash: the original is intact.
+			if err := w.exec(ctx, "DROP TABLE "+name); err != nil {
+				return fmt.Errorf("drop unfinished compaction %s: %w", name, err)
+			}
+			delete(w.tables, name)
+		}
+	}
+	for key, dst := range map[string]*atomic.Int64{"m10_watermark": &w.m10, "h1_watermark": &w.h1} {
+		v, err := readMetaInt(ctx, db, key)
+		if err != nil {
+			return err
+		}
+		dst.Store(v)
+	}
+	if err := scanAll(ctx, db, "SELECT value FROM meta WHERE key = 'compacted'", func(r *sqlRows) error {
+		var name string
+		if err := r.Scan(&name); err != nil {
+			return err
+		}
+		w.compacted[name] = true
+		return nil
+	}); err != nil {
+		return fmt.Errorf("load compaction state: %w", err)
+	}
+	var maxTS *int64
+	if err := db.QueryRowContext(ctx, "SELECT max(ts) FROM profiles").Scan(&maxTS); err != nil {
+		return fmt.Errorf("read newest profile: %w", err)
+	}
+	if maxTS != nil {
+		w.maxTS.Store(*maxTS)
+	}
+	return nil
+}
+
+// submit hands t to the writer and waits for its outcome.
+func (w *writer) submit(ctx context.Context, t *task) error {
+	t.done = make(chan error, 1)
+	select {
+	case w.tasks <- t:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	select {
+	case err := <-t.done:
+		return err
+	case <-ctx.Done():
+		// The task may still complete; the caller must treat the outcome as
+		// unknown, which idempotency keys make safe to retry.
+		return ctx.Err()
+	}
+}
+
+func (w *writer) run(ctx context.Context) {
+	for {
+		var first *task
+		select {
+		case <-ctx.Done():
+			w.drain(errors.New("store is closing"))
+			return
+		case first = <-w.tasks:
+		}
+		if first.fn != nil {
+			first.done <- first.fn(ctx)
+			continue
+		}
+		group := []*task{first}
+		// Take whatever else is already queued: batching comes from load,
+		// not from waiting.
+	collect:
+		for len(group) < 64 {
+			select {
+			case t := <-w.tasks:
+				if t.fn != nil {
+					w.commitGroup(ctx, group)
+					group = nil
+					t.done <- t.fn(ctx)
+					break collect
+				}
+				group = append(group, t)
+			default:
+				break collect
+			}
+		}
+		if len(group) > 0 {
+			w.commitGroup(ctx, group)
+		}
+	}
+}
+
+func (w *writer) drain(err error) {
+	for {
+		select {
+		case t := <-w.tasks:
+			t.done <- err
+		default:
+			return
+		}
+	}
+}
+
+// commitGroup commits the group in one transaction; if that fails, each
+// batch is retried alone so one bad batch cannot fail the others.
+func (w *writer) commitGroup(ctx context.Context, group []*task) {
+	err := w.commit(ctx, group)
+	if err == nil || len(group) == 1 {
+		for _, t := range group {
+			t.done <- err
+		}
+		return
+	}
+	for _, t := range group {
+		t.done <- w.commit(ctx, []*task{t})
+	}
+}
+
+func (w *writer) exec(ctx context.Context, query string, args ...driver.NamedValue) error {
+	_, err := w.conn.(driver.ExecerContext).ExecContext(ctx, query, args)
+	return err
+}
+
+// commit stores the batches of group in one transaction.
+func (w *writer) commit(ctx context.Context, group []*task) (err error) {
+	d := w.s.dict
+	d.mu.Lock()
+	m := d.mark()
+	d.mu.Unlock()
+	tx := newTxn(w, m)
+	defer func() {
+		if err != nil {
+			tx.closeAppenders() // before ROLLBACK: closing flushes
+			_ = w.exec(ctx, "ROLLBACK")
+			d.mu.Lock()
+			d.rollback(m)
+			d.mu.Unlock()
+		}
+	}()
+	if err := w.exec(ctx, "BEGIN TRANSACTION"); err != nil {
+		return fmt.Errorf("begin: %w", err)
+	}
+	now := w.s.opts.Now().UnixMilli()
+	fresh := map[string]bool{}
+	for _, t := range group {
+		k := t.batch.Key
+		if k != "" {
+			if _, dup := w.keys[k]; dup || fresh[k] {
+				continue
+			}
+			fresh[k] = true
+		}
+		if err := tx.addBatch(ctx, t.batch, now); err != nil {
+			return err
+		}
+	}
+	if err := tx.flush(ctx); err != nil {
+		return err
+	}
+	if err := w.exec(ctx, "COMMIT"); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	for k := range fresh {
+		w.keys[k] = now
+	}
+	tx.published()
+	return nil
+}
+
+// appender returns an appender for table, creating the table if needed.
+func (tx *txn) appender(ctx context.Context, table, ddl string) (*duckdb.Appender, error) {
+	if a, ok := tx.apps[table]; ok {
+		return a, nil
+	}
+	w := tx.w
+	w.tablesMu.RLock()
+	exists := ddl == "" || w.tables[table] // "": a base table, always there
+	w.tablesMu.RUnlock()
+	if !exists {
+		if err := w.exec(ctx, fmt.Sprintf(ddl, table)); err != nil {
+			return nil, fmt.Errorf("create %s: %w", table, err)
+		}
+		tx.created = append(tx.created, table)
+	}
+	a, err := duckdb.NewAppenderFromConn(w.conn, "", table)
+	if err != nil {
+		return nil, fmt.Errorf("append to %s: %w", table, err)
+	}
+	tx.apps[table] = a
+	tx.order = append(tx.order, table)
+	return a, nil
+}
+
+const partitionDDL = "CREATE TABLE IF NOT EXISTS %s (series_id UINTEGER, ts BIGINT, stack_id UINTEGER, scale BIGINT, value BIGINT)"
+
+// Partition names: raw data per type and hour, 10-minute rollups per type
+// and day, hourly rollups per type and month (UTC).
+func rawTable(typeID int32, ms int64) string {
+	return fmt.Sprintf("raw_t%d_%s", typeID, time.UnixMilli(ms).UTC().Format("2006010215"))
+}
+
+func m10Table(typeID int32, ms int64) string {
+	return fmt.Sprintf("m10_t%d_%s", typeID, time.UnixMilli(ms).UTC().Format("20060102"))
+}
+
+func h1Table(typeID int32, ms int64) string {
+	return fmt.Sprintf("h1_t%d_%s", typeID, time.UnixMilli(ms).UTC().Format("200601"))
+}
+
+const (
+	tenMinutes = int64(10 * time.Minute / time.Millisecond)
+	hourMS     = int64(time.Hour / time.Millisecond)
+)
+
+func floorTo(ms, step int64) int64 {
+	r := ms % step
+	if r < 0 {
+		r += step
+	}
+	return ms - r
+}
+
+// sortedStacks aggregates one profile's values by stack id, in stack order:
+// sorted ids compress better and rows of one stack meet in rollups.
+func sortedStacks(ids []uint32, values []int64) ([]uint32, []int64) {
+	sum := make(map[uint32]int64, len(ids))
+	for i, id := range ids {
+		sum[id] += values[i]
+	}
+	out := make([]uint32, 0, len(sum))
+	for id := range sum {
+		out = append(out, id)
+	}
+	slices.Sort(out)
+	vals := make([]int64, len(out))
+	for i, id := range out {
+		vals[i] = sum[id]
+	}
+	return out, vals
+}
