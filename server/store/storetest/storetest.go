@@ -161,7 +161,9 @@ func mustAppend(t *testing.T, s store.Store, b *model.Batch) {
 	}
 }
 
-func eq(name, value string) *labels.Matcher { return labels.MustNewMatcher(labels.MatchEqual, name, value) }
+func eq(name, value string) *labels.Matcher {
+	return labels.MustNewMatcher(labels.MatchEqual, name, value)
+}
 
 func compare(t *testing.T, what string, got, want map[string]int64) {
 	t.Helper()
