@@ -39,7 +39,7 @@ func (r Report) Err() error {
 	if len(r.Problems) == 0 {
 		return nil
 	}
-	return errors.New("flightrec-agent cannot start:\n  - " + strings.Join(r.Problems, "\n  - "))
+	return errors.New("cannot start:\n  - " + strings.Join(r.Problems, "\n  - "))
 }
 
 // Check inspects privileges, BTF and perf events.

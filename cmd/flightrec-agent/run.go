@@ -79,8 +79,12 @@ func runAgent(ctx context.Context, args []string, stderr io.Writer) error {
 		}
 		defer stopAdmin()
 	}
+	// The shipper outlives the agent's context: the last partial interval
+	// is queued after SIGTERM and must still be sent.
+	shipCtx, stopShipping := context.WithCancel(context.Background())
+	defer stopShipping()
 	shipped := make(chan struct{})
-	go func() { shipper.Run(ctx, 5*time.Second); close(shipped) }()
+	go func() { shipper.Run(shipCtx, 5*time.Second); close(shipped) }()
 
 	log.Info("agent running", "server", *server, "frequency_hz", *freq, "interval", *interval, "node", *node)
 	err = a.Run(ctx, func(p *profile.Profile) {
@@ -91,6 +95,7 @@ func runAgent(ctx context.Context, args []string, stderr io.Writer) error {
 		}
 		shipper.Enqueue(buf.Bytes())
 	})
+	stopShipping()
 	<-shipped
 	log.Info("agent stopped", "unshipped_profiles", shipper.Len())
 	return err
