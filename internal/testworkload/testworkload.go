@@ -112,11 +112,14 @@ var workloads = map[string]workload{
 	"kernelheavy": {lang: langC, dir: "kernelheavy", src: "kernelheavy.c"},
 	"shortlived":  {lang: langC, dir: "shortlived", src: "shortlived.c"},
 	"churn":       {lang: langC, dir: "churn", src: "churn.c"},
+	// pyrosplit pushes its own profiles with pyroscope-go: the split is of
+	// its CPU profile; tenant=a runs two thirds of the work, tenant=b one.
+	"pyrosplit": {lang: langGo, dir: "pyrosplit", funcs: []string{"main.cpuA", "main.cpuB", "main.cpuC"}},
 }
 
 // Names lists every workload Build accepts.
 func Names() []string {
-	return []string{"gosplit", "gosplit-stripped", "csplit", "cppsplit", "kernelheavy", "shortlived", "churn"}
+	return []string{"gosplit", "gosplit-stripped", "csplit", "cppsplit", "kernelheavy", "shortlived", "churn", "pyrosplit"}
 }
 
 // DefaultSplit is the work ratio of the split workloads when run without -split.

@@ -88,7 +88,10 @@ func Open(dir string, opts Options) (*Store, error) {
 		threads = fmt.Sprintf("SET threads=%d;", opts.Threads)
 	}
 	connector, err := duckdb.NewConnector(path, func(execer driver.ExecerContext) error {
-		_, err := execer.ExecContext(context.Background(), fmt.Sprintf("SET memory_limit='%s'; %s", opts.MemoryLimit, threads), nil)
+		// The perfect-hash aggregate trusts column statistics that a concurrent
+		// append can outgrow mid-query ("statistics ... are corrupt"): stack
+		// and series ids grow while readers run, so use the regular hash table.
+		_, err := execer.ExecContext(context.Background(), fmt.Sprintf("SET memory_limit='%s'; SET perfect_ht_threshold=0; %s", opts.MemoryLimit, threads), nil)
 		return err
 	})
 	if err != nil {

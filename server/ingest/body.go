@@ -1,0 +1,113 @@
+package ingest
+
+import (
+	"bytes"
+	"errors"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+
+	"github.com/flightrec/flightrec/server/ingest/pprofconv"
+)
+
+// Limits bound what one request may cost. A zero field takes its default.
+type Limits struct {
+	MaxBodyBytes         int64 // request body as sent (compressed); default 32 MiB
+	MaxDecompressedBytes int64 // body after gzip, all profiles of a request together; default 256 MiB
+	Profile              pprofconv.Limits
+}
+
+// Default limits.
+const (
+	DefaultMaxBodyBytes         = 32 << 20
+	DefaultMaxDecompressedBytes = 256 << 20
+	maxIdempotencyKey           = 256
+)
+
+func (l Limits) withDefaults() Limits {
+	if l.MaxBodyBytes <= 0 {
+		l.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if l.MaxDecompressedBytes <= 0 {
+		l.MaxDecompressedBytes = DefaultMaxDecompressedBytes
+	}
+	return l
+}
+
+// Request-level error kinds, besides pprofconv's.
+var (
+	errBadRequest = errors.New("bad request") // query or headers
+	errRead       = errors.New("read error")  // the body did not arrive
+)
+
+// readBody reads the request body, at most limit bytes. Decompression is
+// left to pprofconv.Inflate, which sniffs gzip whatever the headers say:
+// Content-Encoding is only checked for something we cannot decode.
+func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
+	gz, err := gzipEncoded(r.Header.Get("Content-Encoding"))
+	if err != nil {
+		return nil, err
+	}
+	if r.ContentLength > limit {
+		return nil, pprofconv.Errorf(pprofconv.ErrTooLarge, "request body of %d bytes exceeds %s", r.ContentLength, pprofconv.FormatBytes(limit))
+	}
+	var buf bytes.Buffer
+	if r.ContentLength > 0 {
+		buf.Grow(int(r.ContentLength))
+	}
+	_, err = buf.ReadFrom(http.MaxBytesReader(w, r.Body, limit))
+	var tooLarge *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooLarge):
+		return nil, pprofconv.Errorf(pprofconv.ErrTooLarge, "request body exceeds %s", pprofconv.FormatBytes(limit))
+	case err != nil:
+		return nil, pprofconv.Errorf(errRead, "read request body: %w", err)
+	case gz && !pprofconv.IsGzip(buf.Bytes()):
+		return nil, pprofconv.Errorf(pprofconv.ErrGzip, "bad gzip: Content-Encoding is gzip but the body is not")
+	}
+	return buf.Bytes(), nil
+}
+
+func gzipEncoded(enc string) (bool, error) {
+	switch strings.ToLower(strings.TrimSpace(enc)) {
+	case "", "identity":
+		return false, nil
+	case "gzip", "x-gzip":
+		return true, nil
+	}
+	return false, pprofconv.Errorf(pprofconv.ErrUnsupported, "Content-Encoding %q is not supported: send gzip or no encoding", enc)
+}
+
+// query parses the query strictly: r.URL.Query() would drop bad escapes.
+// Parameters not in allowed, and repeated ones, are errors: a misspelt
+// parameter silently ignored would store data under the wrong series.
+func query(r *http.Request, allowed ...string) (url.Values, error) {
+	q, err := url.ParseQuery(r.URL.RawQuery)
+	if err != nil {
+		return nil, pprofconv.Errorf(errBadRequest, "query: %w", err)
+	}
+	names := make([]string, 0, len(q))
+	for k := range q {
+		names = append(names, k)
+	}
+	slices.Sort(names) // the same message for the same request
+	for _, k := range names {
+		if !slices.Contains(allowed, k) {
+			return nil, pprofconv.Errorf(errBadRequest, "unknown parameter %q", k)
+		}
+		if n := len(q[k]); n > 1 {
+			return nil, pprofconv.Errorf(errBadRequest, "parameter %q given %d times", k, n)
+		}
+	}
+	return q, nil
+}
+
+// idempotencyKey returns the Idempotency-Key header ("" if absent).
+func idempotencyKey(r *http.Request) (string, error) {
+	k := r.Header.Get("Idempotency-Key")
+	if len(k) > maxIdempotencyKey {
+		return "", pprofconv.Errorf(errBadRequest, "Idempotency-Key is longer than %d bytes", maxIdempotencyKey)
+	}
+	return k, nil
+}

@@ -1,0 +1,140 @@
+package ingest
+
+import (
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/flightrec/flightrec/server/ingest/pprofconv"
+	"github.com/flightrec/flightrec/server/model"
+)
+
+// Paths the handler serves, all POST.
+const (
+	AgentPath     = "/api/v1/ingest/agent" // flightrec-agent, docs/wire.md
+	PprofPath     = "/api/v1/ingest"       // any pprof, ?labels={service="api"}
+	PyroscopePath = "/ingest"              // Pyroscope SDKs
+)
+
+// Handler serves the ingest endpoints. Set its fields, then call Register
+// once; the fields must not change afterwards.
+type Handler struct {
+	Sink    Sink // required
+	Limits  Limits
+	Limiter *Limiter              // for sample labels of pprof and Pyroscope uploads; nil: a default one
+	Logger  *slog.Logger          // nil: discard
+	Metrics prometheus.Registerer // nil: metrics are not exported
+	Now     func() time.Time      // time of profiles that carry none; nil: time.Now
+
+	m metrics
+}
+
+// Register sets the handler up and adds its endpoints to mux. Requests
+// other than POST get 405 from mux.
+func (h *Handler) Register(mux *http.ServeMux) {
+	h.Limits = h.Limits.withDefaults()
+	if h.Logger == nil {
+		h.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if h.Now == nil {
+		h.Now = time.Now
+	}
+	if h.Limiter == nil {
+		h.Limiter = NewLimiter(LimiterConfig{Logger: h.Logger, Registerer: h.Metrics})
+	}
+	h.m = newMetrics(h.Metrics)
+	mux.Handle("POST "+AgentPath, h.endpoint("agent", h.decodeAgent))
+	mux.Handle("POST "+PprofPath, h.endpoint("pprof", h.decodePprof))
+	mux.Handle("POST "+PyroscopePath, h.endpoint("pyroscope", h.decodePyroscope))
+}
+
+// decoder turns a request and its body (read within limits) into a batch.
+type decoder func(r *http.Request, body []byte) (*model.Batch, error)
+
+// endpoint reads, decodes and stores a request: the whole batch is built
+// before the one Sink.Append, so a request is stored whole or not at all.
+func (h *Handler) endpoint(format string, decode decoder) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h.m.requests.WithLabelValues(format).Inc()
+		body, err := readBody(w, r, h.Limits.MaxBodyBytes)
+		h.m.bytes.WithLabelValues(format).Add(float64(len(body)))
+		var b *model.Batch
+		if err == nil {
+			b, err = decode(r, body)
+		}
+		if err != nil {
+			h.reject(w, r, format, err)
+			return
+		}
+		if len(b.Profiles) > 0 {
+			if err := h.Sink.Append(r.Context(), b); err != nil {
+				h.storeFailed(w, r, format, err)
+				return
+			}
+		}
+		h.accept(w, format, b)
+	})
+}
+
+type response struct {
+	Profiles int `json:"profiles"`
+	Samples  int `json:"samples"` // stacks stored, over all profiles
+}
+
+func (h *Handler) accept(w http.ResponseWriter, format string, b *model.Batch) {
+	res := response{Profiles: len(b.Profiles)}
+	for _, p := range b.Profiles {
+		res.Samples += len(p.Stacks.Stacks)
+	}
+	h.m.profiles.WithLabelValues(format).Add(float64(res.Profiles))
+	h.m.samples.WithLabelValues(format).Add(float64(res.Samples))
+	writeJSON(w, http.StatusOK, res)
+}
+
+func (h *Handler) reject(w http.ResponseWriter, r *http.Request, format string, err error) {
+	status, reason := classify(err)
+	h.m.rejected.WithLabelValues(format, reason).Inc()
+	h.Logger.Debug("ingest: request rejected", "format", format, "reason", reason, "remote", r.RemoteAddr, "err", err)
+	writeJSON(w, status, errorResponse{err.Error()})
+}
+
+// storeFailed answers 503: the request was fine, so the sender should retry.
+func (h *Handler) storeFailed(w http.ResponseWriter, r *http.Request, format string, err error) {
+	h.m.rejected.WithLabelValues(format, reasonStoreError).Inc()
+	h.Logger.Error("ingest: store failed", "format", format, "remote", r.RemoteAddr, "err", err)
+	writeJSON(w, http.StatusServiceUnavailable, errorResponse{"store: " + err.Error()})
+}
+
+type errorResponse struct {
+	Error string `json:"error"`
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v) // the client went away; nothing to do
+}
+
+// classify maps an error to its status and rejection reason.
+func classify(err error) (int, string) {
+	switch {
+	case errors.Is(err, pprofconv.ErrTooLarge):
+		return http.StatusRequestEntityTooLarge, reasonTooLarge
+	case errors.Is(err, pprofconv.ErrUnsupported):
+		return http.StatusUnsupportedMediaType, reasonUnsupported
+	case errors.Is(err, pprofconv.ErrGzip):
+		return http.StatusBadRequest, reasonBadGzip
+	case errors.Is(err, pprofconv.ErrBadLabels):
+		return http.StatusBadRequest, reasonBadLabels
+	case errors.Is(err, errBadRequest):
+		return http.StatusBadRequest, reasonBadRequest
+	case errors.Is(err, errRead):
+		return http.StatusBadRequest, reasonReadError
+	}
+	return http.StatusBadRequest, reasonMalformed
+}
