@@ -32,6 +32,7 @@ type Config struct {
 	MaxLabelValues int           // per series and sample-label name
 	MaxBodyBytes   int64         // compressed request bodies
 	MemoryLimit    string        // DuckDB's buffer limit
+	Maintenance    time.Duration // how often rollups and compaction run; default 1m
 	Logger         *slog.Logger
 }
 
@@ -51,7 +52,10 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	st, err := duckdb.Open(cfg.DataDir, duckdb.Options{MemoryLimit: cfg.MemoryLimit, MaintainEvery: time.Minute, Logger: cfg.Logger})
+	if cfg.Maintenance <= 0 {
+		cfg.Maintenance = time.Minute
+	}
+	st, err := duckdb.Open(cfg.DataDir, duckdb.Options{MemoryLimit: cfg.MemoryLimit, MaintainEvery: cfg.Maintenance, Logger: cfg.Logger})
 	if err != nil {
 		return nil, fmt.Errorf("open store in %s: %w", cfg.DataDir, err)
 	}

@@ -21,6 +21,7 @@ func runServer(ctx context.Context, e *env, args []string) error {
 	maxLabelValues := fs.Int("max-label-values", 100, "distinct values a pprof sample label may take per series before it is dropped")
 	maxBody := fs.Int64("max-body-bytes", 32<<20, "largest compressed request body accepted")
 	memory := fs.String("memory-limit", "1GB", "memory DuckDB may use for caching and queries")
+	maintenance := fs.Duration("maintenance-interval", time.Minute, "how often rollups and compaction run")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	if pos, err := parseFlags(fs, args); err != nil {
 		return err
@@ -48,7 +49,7 @@ func runServer(ctx context.Context, e *env, args []string) error {
 	}
 	s, err := server.New(server.Config{
 		DataDir: *data, Listen: *listen, OTLPGRPCListen: *otlpGRPC, Retention: keep,
-		Tokens: tokens, MaxLabelValues: *maxLabelValues, MaxBodyBytes: *maxBody, MemoryLimit: *memory, Logger: log,
+		Tokens: tokens, MaxLabelValues: *maxLabelValues, MaxBodyBytes: *maxBody, MemoryLimit: *memory, Maintenance: *maintenance, Logger: log,
 	})
 	if err != nil {
 		return err
