@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"sync"
 	"time"
 
@@ -94,6 +95,10 @@ func (s *Server) routes() error {
 	api.New(s.store, api.Options{Logger: s.log, Registerer: s.reg}).Register(readMux)
 	s.mux.Handle("/api/v1/", tokens.Require(auth.Read, readMux))
 
+	s.mux.Handle("/debug/pprof/", tokens.Require(auth.Read, http.HandlerFunc(pprof.Index)))
+	for name, h := range map[string]http.HandlerFunc{"cmdline": pprof.Cmdline, "profile": pprof.Profile, "symbol": pprof.Symbol, "trace": pprof.Trace} {
+		s.mux.Handle("/debug/pprof/"+name, tokens.Require(auth.Read, h))
+	}
 	s.mux.Handle("GET /metrics", promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{}))
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok\n")) })
 
