@@ -25,8 +25,8 @@ import (
 	"github.com/flightrec/flightrec/internal/testworkload"
 )
 
-// agentBin is the flightrec-agent binary TestMain built for this run.
-var agentBin string
+// agentBin and serverBin are the binaries TestMain built for this run.
+var agentBin, serverBin string
 
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "flightrec-e2e-")
@@ -38,11 +38,14 @@ func TestMain(m *testing.M) {
 	// The import path builds the same package as ./cmd/flightrec-agent from
 	// the repository root (testworkload.RepoRoot needs a testing.TB, which
 	// TestMain does not have), from any directory inside the module.
-	cmd := exec.Command(goTool(), "build", "-o", agentBin, testworkload.Module+"/cmd/flightrec-agent")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "e2e: building flightrec-agent: %v\n%s", err, out)
-		os.RemoveAll(dir)
-		os.Exit(1)
+	serverBin = filepath.Join(dir, "flightrec")
+	for bin, pkg := range map[string]string{agentBin: "/cmd/flightrec-agent", serverBin: "/cmd/flightrec"} {
+		cmd := exec.Command(goTool(), "build", "-o", bin, testworkload.Module+pkg)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			fmt.Fprintf(os.Stderr, "e2e: building %s: %v\n%s", pkg, err, out)
+			os.RemoveAll(dir)
+			os.Exit(1)
+		}
 	}
 	code := m.Run()
 	os.RemoveAll(dir)
