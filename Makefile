@@ -18,6 +18,7 @@ APT_PACKAGES := clang llvm libbpf-dev gcc g++ make git curl ca-certificates util
 
 BIN := bin
 AGENT := $(BIN)/flightrec-agent
+SERVER := $(BIN)/flightrec
 
 .PHONY: all deps build run test test-unit generate check-generate vet bench-agent clean
 
@@ -35,11 +36,20 @@ deps:
 build:
 	@mkdir -p $(BIN)
 	$(GO) build -o $(AGENT) ./cmd/flightrec-agent
+	$(GO) build -o $(SERVER) ./cmd/flightrec
 
-# The agent on this node: 30 s node-wide recording, then the top functions.
+# The server on its embedded store (./data) and the agent on this node
+# shipping to it, until Ctrl-C.
 run: deps build
-	$(SUDO) $(AGENT) record --duration 30s -o cpu.pb.gz
-	$(GO) tool pprof -top -nodecount 25 cpu.pb.gz
+	@mkdir -p data
+	@echo
+	@echo "flightrec server: http://127.0.0.1:7070 (data in ./data); the agent ships this node's profiles every 10 s."
+	@echo "Query it (after ~10 s), e.g.:"
+	@echo "  $(SERVER) top 'cpu{}' --from -5m"
+	@echo "  $(SERVER) labels service"
+	@echo "  go tool pprof -http : 'http://127.0.0.1:7070/api/v1/pprof?query=cpu{}&from=-15m'"
+	@echo
+	@BIN=$(BIN) ./deploy/local/run.sh
 
 generate:
 	$(GO) generate ./bpf/...
@@ -63,4 +73,4 @@ bench-agent: deps build
 	$(SUDO) $(BIN)/bench-agent -agent $(AGENT)
 
 clean:
-	rm -rf $(BIN) cpu.pb.gz
+	rm -rf $(BIN) cpu.pb.gz data
