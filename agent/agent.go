@@ -36,9 +36,11 @@ type Config struct {
 
 // Defaults for Config fields left zero.
 const (
-	DefaultFrequency     = 19
-	DefaultInterval      = 10 * time.Second
-	DefaultDrainInterval = 100 * time.Millisecond
+	DefaultFrequency = 19
+	DefaultInterval  = 10 * time.Second
+	// DefaultDrainInterval is how often queued samples are collected when
+	// nothing wakes the reader sooner (a new process, a filling ring).
+	DefaultDrainInterval = time.Second
 )
 
 // Validate reports invalid settings in a user's terms.
@@ -115,7 +117,7 @@ func New(cfg Config, log *slog.Logger, reg prometheus.Registerer) (*Agent, error
 		drainer: d,
 		clock:   events.NewClock(),
 		sym:     sym,
-		procs:   newProcessTable(cfg.Node, procinfo.Reader{}, sym),
+		procs:   newProcessTable(cfg.Node, procinfo.Reader{}, sym, s),
 	}, nil
 }
 
@@ -177,6 +179,7 @@ func (a *Agent) report(now time.Time, emit func(*profile.Profile)) {
 		emit(p)
 	}
 	a.procs.sweep()
+	a.sym.Trim()
 	a.m.processes.Set(float64(a.procs.len()))
 }
 

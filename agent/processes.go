@@ -21,11 +21,19 @@ type processTable struct {
 	node   string
 	reader procinfo.Reader
 	sym    *symbolize.Symbolizer
+	known  pidSet
 	byPID  map[uint32]*process
 }
 
-func newProcessTable(node string, r procinfo.Reader, sym *symbolize.Symbolizer) *processTable {
-	return &processTable{node: node, reader: r, sym: sym, byPID: map[uint32]*process{}}
+// pidSet tells the BPF side which processes user space has read, so that
+// only an unknown process's first sample wakes the reader early.
+type pidSet interface {
+	Know(pid uint32) error
+	Forget(pid uint32) error
+}
+
+func newProcessTable(node string, r procinfo.Reader, sym *symbolize.Symbolizer, known pidSet) *processTable {
+	return &processTable{node: node, reader: r, sym: sym, known: known, byPID: map[uint32]*process{}}
 }
 
 // observe returns the process of sample s, reading it on first sight and
@@ -40,6 +48,7 @@ func (t *processTable) observe(s *events.Sample) *process {
 		p = &process{}
 		t.byPID[s.PID] = p
 		t.read(s, p)
+		_ = t.known.Know(s.PID) // best effort: at worst it wakes the reader again
 	}
 	p.seen = true
 	return p
@@ -81,6 +90,7 @@ func (t *processTable) sweep() {
 			p.space.Release()
 		}
 		delete(t.byPID, pid)
+		_ = t.known.Forget(pid)
 	}
 }
 

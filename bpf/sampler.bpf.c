@@ -17,6 +17,10 @@
  * Tunables (set at load, read-only): filter_tgid (0 = every process),
  *   wakeup_bytes (wake the reader only once this much is queued, so user
  *   space drains in batches rather than once per sample).
+ * Wakeups: the reader is also woken at once by the first sample of a process
+ *   not in "known_pids" (which user space fills as it reads processes from
+ *   /proc), so that a process living 200 ms is read before it exits even
+ *   though the reader otherwise collects only every second or so.
  */
 #include "flightrec.h"
 
@@ -43,6 +47,14 @@ struct {
 	__type(key, __u32);
 	__type(value, __u64);
 } counters SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 65536);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, __u32);   /* tgid */
+	__type(value, __u8);
+} known_pids SEC(".maps");
 
 static __always_inline void count(__u32 idx)
 {
@@ -133,7 +145,8 @@ int sample_cpu(struct bpf_perf_event_data *ctx)
 	__u64 size = __builtin_offsetof(struct cpu_sample, frames) + (nu + nk) * sizeof(__u64);
 	if (size > sizeof(*s))
 		size = sizeof(*s);
-	if (bpf_ringbuf_output(&events, s, size, wakeup_flag()) < 0) {
+	__u64 flags = bpf_map_lookup_elem(&known_pids, &tgid) ? wakeup_flag() : BPF_RB_FORCE_WAKEUP;
+	if (bpf_ringbuf_output(&events, s, size, flags) < 0) {
 		count(COUNTER_LOST);
 		return 0;
 	}

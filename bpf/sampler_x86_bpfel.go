@@ -39,6 +39,7 @@ type SamplerCpuSample struct {
 const (
 	SamplerMapCounters      = "counters"
 	SamplerMapEvents        = "events"
+	SamplerMapKnownPids     = "known_pids"
 	SamplerMapSampleScratch = "sample_scratch"
 	SamplerProgSampleCpu    = "sample_cpu"
 	SamplerVarFilterTgid    = "filter_tgid"
@@ -96,6 +97,7 @@ type SamplerProgramSpecs struct {
 type SamplerMapSpecs struct {
 	Counters      *ebpf.MapSpec `ebpf:"counters"`
 	Events        *ebpf.MapSpec `ebpf:"events"`
+	KnownPids     *ebpf.MapSpec `ebpf:"known_pids"`
 	SampleScratch *ebpf.MapSpec `ebpf:"sample_scratch"`
 }
 
@@ -129,6 +131,7 @@ func (o *SamplerObjects) Close() error {
 type SamplerMaps struct {
 	Counters      *ebpf.Map `ebpf:"counters"`
 	Events        *ebpf.Map `ebpf:"events"`
+	KnownPids     *ebpf.Map `ebpf:"known_pids"`
 	SampleScratch *ebpf.Map `ebpf:"sample_scratch"`
 }
 
@@ -136,6 +139,7 @@ func (m *SamplerMaps) Close() error {
 	return _SamplerClose(
 		m.Counters,
 		m.Events,
+		m.KnownPids,
 		m.SampleScratch,
 	)
 }

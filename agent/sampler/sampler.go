@@ -146,6 +146,21 @@ func (s *Sampler) Events() *ebpf.Map { return s.objs.Events }
 // Counters is the map of per-CPU counters (see enum counter in flightrec.h).
 func (s *Sampler) Counters() *ebpf.Map { return s.objs.Counters }
 
+// Know marks pid as read by user space: its samples no longer wake the
+// reader at once. Forget undoes it, for a process that exited or exec'd.
+func (s *Sampler) Know(pid uint32) error {
+	return s.objs.KnownPids.Update(pid, uint8(1), ebpf.UpdateAny)
+}
+
+// Forget is the inverse of Know; forgetting an unknown pid is not an error.
+func (s *Sampler) Forget(pid uint32) error {
+	err := s.objs.KnownPids.Delete(pid)
+	if errors.Is(err, ebpf.ErrKeyNotExist) {
+		return nil
+	}
+	return err
+}
+
 // Close detaches from every CPU and unloads the programs.
 func (s *Sampler) Close() error {
 	var errs []error

@@ -24,13 +24,20 @@ type Object struct {
 	elf   *elfsym.File
 	refs  int // guarded by the cache's lock
 
-	load  sync.Once
-	pcln  *gopclntab.Table // Go functions, inlined calls included
-	syms  *elfsym.Symbols  // ELF symbols: own, else from a separate debug file
-	debug *Object
+	load     sync.Once
+	pcln     *gopclntab.Table // Go functions, inlined calls included
+	symsOnce sync.Once
+	syms     *elfsym.Symbols // ELF symbols: own, else from a separate debug file
+	debug    *Object
 
 	mu     sync.Mutex
 	frames map[uint64][]Frame // memo of resolved addresses, bounded
+	slots  map[uint64]slot    // memo of ReturnSlot: asked once per sample
+}
+
+type slot struct {
+	off uint64
+	ok  bool
 }
 
 // maxMemo bounds each object's memo of resolved addresses; hot code is a few
@@ -87,22 +94,44 @@ func (o *Object) close() error {
 	return errors.Join(errs...)
 }
 
-// sources parses symbol sources once. root is the owning process's root
-// directory, where a separate debug file would live.
-func (o *Object) sources(root string) {
+// sources opens Go's function table once; ELF symbols wait for symbols().
+func (o *Object) sources() {
 	o.load.Do(func() {
 		if o.elf.IsGo() {
 			if t, err := gopclntab.Open(o.data); err == nil {
 				o.pcln = t
 			}
 		}
+	})
+}
+
+// symbols indexes the ELF symbol table on first need: a Go binary only
+// needs it for addresses outside Go's table (cgo), and indexing a large
+// symbol table touches every page of it. root is the owning process's root
+// directory, where a separate debug file would live.
+func (o *Object) symbols(root string) *elfsym.Symbols {
+	o.symsOnce.Do(func() {
 		if o.elf.HasSymbols() {
 			o.syms, _ = o.elf.Symbols()
 		}
 		if o.syms == nil || !o.elf.HasSymtab() {
 			o.loadDebugFile(root)
 		}
+		o.trim() // the index is on the heap; the table's pages can go
 	})
+	return o.syms
+}
+
+// trim drops the mapped file's pages from this process: they stay in the
+// page cache, and a later lookup faults in only the pages it reads. Without
+// it, indexing a large binary's symbols keeps tens of MiB resident.
+func (o *Object) trim() {
+	if o.unmap != nil && len(o.data) > 0 {
+		_ = unix.Madvise(o.data, unix.MADV_DONTNEED)
+	}
+	if o.debug != nil {
+		o.debug.trim()
+	}
 }
 
 // loadDebugFile looks for a separate debug file (by build ID, then by
@@ -138,8 +167,8 @@ func (o *Object) Frames(root string, vaddr uint64) []Frame {
 	if ok {
 		return f
 	}
-	o.sources(root)
-	f = o.resolve(vaddr)
+	o.sources()
+	f = o.resolve(root, vaddr)
 	o.mu.Lock()
 	if o.frames == nil || len(o.frames) >= maxMemo {
 		o.frames = make(map[uint64][]Frame)
@@ -149,7 +178,7 @@ func (o *Object) Frames(root string, vaddr uint64) []Frame {
 	return f
 }
 
-func (o *Object) resolve(vaddr uint64) []Frame {
+func (o *Object) resolve(root string, vaddr uint64) []Frame {
 	if o.pcln != nil {
 		if gf := o.pcln.Frames(vaddr, nil); len(gf) > 0 {
 			out := make([]Frame, len(gf))
@@ -159,8 +188,8 @@ func (o *Object) resolve(vaddr uint64) []Frame {
 			return out
 		}
 	}
-	if o.syms != nil {
-		if name, _, ok := o.syms.Lookup(vaddr); ok {
+	if syms := o.symbols(root); syms != nil {
+		if name, _, ok := syms.Lookup(vaddr); ok {
 			return []Frame{{Function: name}}
 		}
 	}
@@ -170,7 +199,24 @@ func (o *Object) resolve(vaddr uint64) []Frame {
 // ReturnSlot reports where the return address is relative to SP when the
 // function at vaddr had not (or no longer) set up its frame there.
 func (o *Object) ReturnSlot(root string, vaddr uint64) (uint64, bool) {
-	o.sources(root)
+	o.mu.Lock()
+	r, ok := o.slots[vaddr]
+	o.mu.Unlock()
+	if ok {
+		return r.off, r.ok
+	}
+	r.off, r.ok = o.returnSlot(root, vaddr)
+	o.mu.Lock()
+	if o.slots == nil || len(o.slots) >= maxMemo {
+		o.slots = make(map[uint64]slot)
+	}
+	o.slots[vaddr] = r
+	o.mu.Unlock()
+	return r.off, r.ok
+}
+
+func (o *Object) returnSlot(root string, vaddr uint64) (uint64, bool) {
+	o.sources()
 	if o.pcln != nil {
 		if delta, ok := o.pcln.SPDelta(vaddr); ok {
 			// Go pushes BP first: at delta 0 nothing is pushed; at 8 BP is
@@ -181,10 +227,11 @@ func (o *Object) ReturnSlot(root string, vaddr uint64) (uint64, bool) {
 			return 0, false
 		}
 	}
-	if o.syms == nil {
+	syms := o.symbols(root)
+	if syms == nil {
 		return 0, false
 	}
-	_, start, ok := o.syms.Lookup(vaddr)
+	_, start, ok := syms.Lookup(vaddr)
 	if !ok || vaddr < start || vaddr-start > 64 {
 		// Prologues and one-instruction epilogues sit within the first
 		// bytes or at a ret; further in, only a ret can be recognized.

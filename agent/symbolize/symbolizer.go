@@ -155,6 +155,20 @@ func (s *Symbolizer) forget(o *Object) {
 	}
 }
 
+// Trim drops the pages of every open object from this process's memory
+// (see Object.trim); the agent calls it after each report.
+func (s *Symbolizer) Trim() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	seen := map[*Object]bool{}
+	for _, o := range s.byFile {
+		if !seen[o] {
+			seen[o] = true
+			o.trim()
+		}
+	}
+}
+
 // Kernel resolves a kernel address through /proc/kallsyms, loaded on first
 // use. call says the address is a return address.
 func (s *Symbolizer) Kernel(addr uint64, call bool) Location {

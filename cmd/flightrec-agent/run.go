@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -88,12 +87,12 @@ func runAgent(ctx context.Context, args []string, stderr io.Writer) error {
 
 	log.Info("agent running", "server", *server, "frequency_hz", *freq, "interval", *interval, "node", *node)
 	err = a.Run(ctx, func(p *profile.Profile) {
-		var buf bytes.Buffer
-		if err := p.Write(&buf); err != nil {
+		body, err := ship.Encode(p)
+		if err != nil {
 			log.Error("encode profile", "err", err)
 			return
 		}
-		shipper.Enqueue(buf.Bytes())
+		shipper.Enqueue(body)
 	})
 	stopShipping()
 	<-shipped

@@ -1,0 +1,105 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/google/pprof/profile"
+)
+
+// sink is the receiving end of the agent's wire protocol (docs/wire.md): it
+// accepts every POST to /api/v1/ingest/agent with 200 and counts what came.
+type sink struct {
+	srv *http.Server
+	url string
+
+	mu    sync.Mutex
+	stats sinkStats
+	keys  map[string]bool // Idempotency-Keys seen since the last reset
+}
+
+type sinkStats struct {
+	Profiles   int   // distinct profiles (by Idempotency-Key) answered 200
+	Duplicates int   // requests repeating a key already received (retries)
+	Bytes      int64 // request bodies, as sent (gzip), duplicates included
+	Samples    int64 // sum of samples/count over the distinct profiles
+	Bad        int   // bodies that did not decode as pprof, or without a key
+}
+
+func startSink() (*sink, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	s := &sink{url: "http://" + ln.Addr().String(), keys: map[string]bool{}}
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /api/v1/ingest/agent", s.ingest)
+	s.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		if err := s.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			logf("sink: %v", err)
+		}
+	}()
+	return s, nil
+}
+
+func (s *sink) ingest(w http.ResponseWriter, r *http.Request) {
+	body, err := io.ReadAll(io.LimitReader(r.Body, 64<<20))
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	// Count before answering: once the agent has its 200 it may exit, and
+	// the bench then reads the counters (and resets them for the next run).
+	defer w.WriteHeader(http.StatusOK)
+
+	key := r.Header.Get("Idempotency-Key")
+	bad := key == ""
+	var samples int64
+	if p, err := profile.Parse(bytes.NewReader(body)); err != nil {
+		bad = true
+	} else {
+		for _, smp := range p.Sample {
+			if len(smp.Value) > 0 {
+				samples += smp.Value[0]
+			}
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.stats.Bytes += int64(len(body))
+	if bad {
+		s.stats.Bad++
+	}
+	if key != "" && s.keys[key] {
+		// The agent ships at least once; the server dedupes by key.
+		s.stats.Duplicates++
+		return
+	}
+	if key != "" {
+		s.keys[key] = true
+	}
+	s.stats.Profiles++
+	s.stats.Samples += samples
+}
+
+// reset zeroes the counters between runs.
+func (s *sink) reset() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.stats = sinkStats{}
+	s.keys = map[string]bool{}
+}
+
+func (s *sink) snapshot() sinkStats {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.stats
+}
+
+func (s *sink) close() { _ = s.srv.Close() }

@@ -1,0 +1,146 @@
+package main
+
+import (
+	"bytes"
+	"slices"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/google/pprof/profile"
+
+	"github.com/flightrec/flightrec/server/ingest/pprofconv"
+)
+
+func testFleet(t *testing.T, nodes, variants int) (*universe, *fleet) {
+	t.Helper()
+	r := newRand(1, 1, 0)
+	u := newUniverse(r, 800, 2000)
+	f := newFleet(r, nodes, newServices(r, u))
+	buildVariants(f, u, variants, 1)
+	return u, f
+}
+
+func TestUniverse(t *testing.T) {
+	u, f := testFleet(t, 40, 2)
+	if len(u.stacks) < 1900 {
+		t.Errorf("%d stacks, want about 2000", len(u.stacks))
+	}
+	for i, st := range u.stacks {
+		if len(st) < minDepth || len(st) > maxDepth {
+			t.Fatalf("stack %d has depth %d", i, len(st))
+		}
+		if root := u.locs[st[len(st)-1]].fn; root != 0 {
+			t.Fatalf("stack %d starts in %s", i, u.funcs[root].name)
+		}
+	}
+	if n := u.prefixNodes(); n >= len(u.stacks)*30 {
+		t.Errorf("%d prefix nodes for %d stacks: stacks share too little", n, len(u.stacks))
+	}
+	if len(f.groups) != 4 {
+		t.Errorf("%d node groups, want 4 (api, api+db, api+db+worker, api+worker)", len(f.groups))
+	}
+}
+
+// A request body must decode, with pprof and with the server's own
+// converter, to one profile per process with the node's labels and time.
+func TestPayloadDecodes(t *testing.T) {
+	_, f := testFleet(t, 40, 3)
+	when := time.Date(2026, 1, 2, 3, 4, 50, 0, time.UTC)
+	for node := range f.nodes {
+		ni := &f.nodeInfo[node]
+		g := f.groups[ni.group]
+		v := g.variants[(7+ni.offset)%len(g.variants)]
+		dyn, _ := dynamicMember(nil, nil, f, node, when.UnixNano())
+		body := append(slices.Clone(dyn), v.static...)
+
+		p, err := profile.Parse(bytes.NewReader(body))
+		if err != nil {
+			t.Fatalf("%s: pprof: %v", ni.name, err)
+		}
+		if p.TimeNanos != when.UnixNano() || p.DurationNanos != intervalNS || p.Period != periodNS {
+			t.Errorf("%s: time %d duration %d period %d", ni.name, p.TimeNanos, p.DurationNanos, p.Period)
+		}
+		var cpu int64
+		for _, s := range p.Sample {
+			if s.Label["node"][0] != ni.name {
+				t.Fatalf("%s: sample of node %v", ni.name, s.Label["node"])
+			}
+			if s.Value[1] != s.Value[0]*periodNS {
+				t.Fatalf("values %v", s.Value)
+			}
+			cpu += s.Value[1]
+		}
+		var want int64
+		for _, c := range v.cpu {
+			want += c
+		}
+		if cpu != want {
+			t.Errorf("%s: cpu %d, want %d", ni.name, cpu, want)
+		}
+
+		raw, err := pprofconv.Inflate(body, 1<<30)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pp, err := pprofconv.Parse(raw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, _, err := pprofconv.Convert(pp, pprofconv.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(out) != len(g.services) {
+			t.Fatalf("%s: %d profiles, want %d", ni.name, len(out), len(g.services))
+		}
+		for slot, si := range g.services {
+			s := f.services[si]
+			found := false
+			for _, mp := range out {
+				if mp.Labels.Get("service") != s.name {
+					continue
+				}
+				found = true
+				ver := s.versions[ni.version[slot]]
+				if mp.Type.Name != "cpu" || mp.Labels.Get("node") != ni.name || mp.Labels.Get("pid") != strconv.Itoa(ni.pids[slot]) ||
+					mp.Labels.Get("version") != ver.name || mp.Labels.Get("build_id") != ver.buildID || mp.Labels.Get("exe") != s.exe {
+					t.Errorf("%s: profile %s %v", ni.name, mp.Type.Name, mp.Labels)
+				}
+				if len(mp.Stacks.Stacks) != v.stacks[slot] || mp.Stacks.Total()*mp.Scale != v.cpu[slot] {
+					t.Errorf("%s %s: %d stacks, total %d; want %d, %d", ni.name, s.name, len(mp.Stacks.Stacks), mp.Stacks.Total()*mp.Scale, v.stacks[slot], v.cpu[slot])
+				}
+				if !mp.Time.Equal(when) {
+					t.Errorf("time %v", mp.Time)
+				}
+				if mp.Stacks.Frames[0].BuildID != ver.buildID {
+					t.Errorf("frame build ID %q, want %q", mp.Stacks.Frames[0].BuildID, ver.buildID)
+				}
+			}
+			if !found {
+				t.Errorf("%s: no profile for %s", ni.name, s.name)
+			}
+		}
+	}
+}
+
+func TestStoredGzip(t *testing.T) {
+	data := bytes.Repeat([]byte("flightrec"), 20000) // more than one stored block
+	got, err := gunzip(storedGzip(nil, data))
+	if err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("round trip: %v", err)
+	}
+}
+
+func TestPercentile(t *testing.T) {
+	var xs []time.Duration
+	for i := 1; i <= 20; i++ {
+		xs = append(xs, time.Duration(i))
+	}
+	if p := percentile(xs, 0.5); p != 10 {
+		t.Errorf("p50 %d", p)
+	}
+	if p := percentile(xs, 0.99); p != 20 {
+		t.Errorf("p99 %d", p)
+	}
+}
