@@ -32,6 +32,7 @@ type Config struct {
 	Node          string        // node label
 	DrainInterval time.Duration // how often the ring is collected
 	RingBytes     uint32
+	CacheDir      string // where to keep what survives restarts (kernel symbols); "" for nowhere
 }
 
 // Defaults for Config fields left zero.
@@ -108,7 +109,7 @@ func New(cfg Config, log *slog.Logger, reg prometheus.Registerer) (*Agent, error
 		s.Close()
 		return nil, err
 	}
-	sym := symbolize.New(symbolize.Options{}, log, reg)
+	sym := symbolize.New(symbolize.Options{CacheDir: cfg.CacheDir}, log, reg)
 	return &Agent{
 		cfg:     cfg,
 		log:     log,

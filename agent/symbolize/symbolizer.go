@@ -18,6 +18,9 @@ type Options struct {
 	// MaxObjects bounds open objects not used by any tracked process; those
 	// in use stay open until their processes are released.
 	MaxObjects int
+	// CacheDir keeps the kernel's symbols across restarts within a boot
+	// (see kallsyms.LoadCached); "" reads /proc/kallsyms every start.
+	CacheDir string
 }
 
 // Symbolizer resolves addresses of any process and of the kernel. It is
@@ -173,7 +176,7 @@ func (s *Symbolizer) Trim() {
 // use. call says the address is a return address.
 func (s *Symbolizer) Kernel(addr uint64, call bool) Location {
 	s.kernelOnce.Do(func() {
-		s.kernel, s.kernelErr = kallsyms.Load()
+		s.kernel, s.kernelErr = kallsyms.LoadCached(s.opts.CacheDir)
 		if s.kernelErr != nil {
 			s.log.Warn("kernel frames stay unsymbolized", "err", s.kernelErr)
 		}

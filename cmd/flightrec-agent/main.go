@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 )
 
@@ -39,7 +40,19 @@ Usage:
 Run "flightrec-agent COMMAND -h" for a command's flags.
 `
 
+// defaultCacheDir holds what the agent keeps across restarts on a node.
+const defaultCacheDir = "/var/cache/flightrec-agent"
+
+// memoryLimit is a soft cap on the Go runtime's memory: the agent's heap is
+// ~15 MiB in steady state, and the cap makes the collector reclaim the
+// transient garbage of a first report or a burst of new processes before it
+// grows the heap. GOMEMLIMIT overrides it.
+const memoryLimit = 32 << 20
+
 func main() {
+	if os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(memoryLimit)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()

@@ -20,6 +20,7 @@ func record(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	freq := fs.Int("frequency", 99, "samples per second on each CPU (1-1000)")
 	out := fs.String("o", "cpu.pb.gz", "output pprof file")
 	node := fs.String("node", defaultNode(), "node label")
+	cacheDir := fs.String("cache-dir", defaultCacheDir, "directory for what survives restarts (kernel symbols); empty disables")
 	logLevel := fs.String("log-level", "warn", "debug, info, warn or error")
 	if err := parse(fs, args); err != nil {
 		return err
@@ -49,6 +50,7 @@ func record(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		Interval:  max(*duration, time.Second),
 		PID:       uint32(*pid),
 		Node:      *node,
+		CacheDir:  *cacheDir,
 	}, log, nil)
 	if err != nil {
 		return err

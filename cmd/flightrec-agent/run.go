@@ -33,6 +33,7 @@ func runAgent(ctx context.Context, args []string, stderr io.Writer) error {
 	adminAddr := fs.String("admin", "127.0.0.1:7071", "admin HTTP address (/metrics, /healthz, /debug/pprof/); empty disables")
 	tokenFile := fs.String("token-file", "", "file holding a bearer token allowed to ingest")
 	node := fs.String("node", defaultNode(), "node label")
+	cacheDir := fs.String("cache-dir", defaultCacheDir, "directory for what survives restarts (kernel symbols); empty disables")
 	spool := fs.Int("spool-bytes", 16<<20, "bound on profiles held while the server is away")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	if err := parse(fs, args); err != nil {
@@ -65,7 +66,7 @@ func runAgent(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return usageError{err}
 	}
-	a, err := agent.New(agent.Config{Frequency: *freq, Interval: *interval, Node: *node}, log, reg)
+	a, err := agent.New(agent.Config{Frequency: *freq, Interval: *interval, Node: *node, CacheDir: *cacheDir}, log, reg)
 	if err != nil {
 		return err
 	}

@@ -20,7 +20,7 @@ func runServer(ctx context.Context, e *env, args []string) error {
 	tokenFile := fs.String("auth-token-file", "", "file of \"<ingest|read|all> <token>\" lines; without it every request is allowed")
 	maxLabelValues := fs.Int("max-label-values", 100, "distinct values a pprof sample label may take per series before it is dropped")
 	maxBody := fs.Int64("max-body-bytes", 32<<20, "largest compressed request body accepted")
-	memory := fs.String("memory-limit", "1GB", "memory DuckDB may use for caching and queries")
+	memory := fs.String("memory-limit", "512MB", "memory DuckDB may use for caching and queries (the Go heap comes on top)")
 	maintenance := fs.Duration("maintenance-interval", time.Minute, "how often rollups and compaction run")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	if pos, err := parseFlags(fs, args); err != nil {

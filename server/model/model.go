@@ -83,6 +83,9 @@ type Profile struct {
 }
 
 // Batch is what one ingest request becomes: stored whole or not at all.
+//
+// Its strings may alias the decoder's buffers: they are valid only until
+// Store.Append returns, and a store copies what it keeps.
 type Batch struct {
 	Profiles []*Profile
 	// Key makes the batch idempotent: a batch with a key already stored is

@@ -4,13 +4,17 @@ import (
 	"context"
 	"fmt"
 	"regexp"
+	"strings"
 
 	"github.com/prometheus/prometheus/model/labels"
 
 	"github.com/flightrec/flightrec/server/model"
 )
 
-// Append validates the whole batch, then has the writer commit it.
+// Append validates the whole batch, maps it to dictionary ids in the
+// caller's goroutine (so that ingest scales with cores, not with the one
+// writer), then has the writer commit its rows. The batch's strings may
+// alias the caller's buffers: they are copied only into new entries.
 func (s *Store) Append(ctx context.Context, b *model.Batch) error {
 	for i, p := range b.Profiles {
 		if err := validate(p); err != nil {
@@ -20,7 +24,26 @@ func (s *Store) Append(ctx context.Context, b *model.Batch) error {
 	if len(b.Profiles) == 0 && b.Key == "" {
 		return nil
 	}
-	return s.w.submit(ctx, &task{batch: b})
+	pb := &preparedBatch{key: strings.Clone(b.Key), profiles: make([]prepared, len(b.Profiles))}
+	for i, p := range b.Profiles {
+		pb.profiles[i] = s.prepare(p)
+	}
+	return s.w.submit(ctx, &task{batch: pb})
+}
+
+func (s *Store) prepare(p *model.Profile) prepared {
+	got := s.dict.intern(p)
+	stacks, values := sortedStacks(got.stacks, p.Stacks.Values)
+	var total int64
+	for _, v := range values {
+		total += v
+	}
+	ms := p.Time.UnixMilli()
+	return prepared{
+		typeID: got.typeID, series: got.series,
+		ts: floorTo(ms, 1000) / 1000, tsMS: ms, durMS: p.Duration.Milliseconds(), scale: p.Scale,
+		stacks: stacks, values: values, total: total,
+	}
 }
 
 var (

@@ -35,8 +35,15 @@ type dictionary struct {
 	locations []locKey
 	locByKey  map[locKey]uint32
 
-	stacks     []stackNode
-	stackByKey map[stackNode]uint32
+	stacks      []stackNode
+	stackByKey  map[stackNode]uint32
+	stackByHash map[uint64]uint32 // whole stacks by stackHash of their locations: one lookup per stack
+	stackHashes []uint64          // per stack id, its stackHash
+
+	// persisted counts, per table, the entries already written: ids are
+	// assigned densely, so the ones from persisted on are written by the
+	// writer's next commit, whichever batch added them.
+	persisted counts
 }
 
 type seriesEntry struct {
@@ -72,55 +79,16 @@ func newDictionary() *dictionary {
 		locByKey:     map[locKey]uint32{},
 		stacks:       []stackNode{{}},
 		stackByKey:   map[stackNode]uint32{},
+		stackByHash:  map[uint64]uint32{},
+		stackHashes:  []uint64{0},
 	}
 }
 
-// mark records the dictionary's size so that a failed transaction's
-// additions can be undone.
-type mark struct{ types, series, functions, mappings, locations, stacks int }
+// counts is the number of entries of each dictionary table.
+type counts struct{ types, series, functions, mappings, locations, stacks int }
 
-func (d *dictionary) mark() mark {
-	return mark{len(d.types), len(d.series), len(d.functions), len(d.mappings), len(d.locations), len(d.stacks)}
-}
-
-// rollback forgets everything added since m; d.mu is held.
-func (d *dictionary) rollback(m mark) {
-	for _, t := range d.types[m.types:] {
-		delete(d.typeByName, t.Name)
-	}
-	d.types = d.types[:m.types]
-	for id := m.series; id < len(d.series); id++ {
-		e := d.series[id]
-		h := e.labels.Hash()
-		d.seriesByHash[h] = removeID(d.seriesByHash[h], uint32(id))
-		d.seriesOfType[e.typeID] = removeID(d.seriesOfType[e.typeID], uint32(id))
-	}
-	d.series = d.series[:m.series]
-	for _, k := range d.functions[m.functions:] {
-		delete(d.funcByKey, k)
-	}
-	d.functions = d.functions[:m.functions]
-	for _, k := range d.mappings[m.mappings:] {
-		delete(d.mapByKey, k)
-	}
-	d.mappings = d.mappings[:m.mappings]
-	for _, k := range d.locations[m.locations:] {
-		delete(d.locByKey, k)
-	}
-	d.locations = d.locations[:m.locations]
-	for _, k := range d.stacks[m.stacks:] {
-		delete(d.stackByKey, k)
-	}
-	d.stacks = d.stacks[:m.stacks]
-}
-
-func removeID(ids []uint32, id uint32) []uint32 {
-	for i := len(ids) - 1; i >= 0; i-- {
-		if ids[i] == id {
-			return append(ids[:i], ids[i+1:]...)
-		}
-	}
-	return ids
+func (d *dictionary) counts() counts {
+	return counts{len(d.types), len(d.series), len(d.functions), len(d.mappings), len(d.locations), len(d.stacks)}
 }
 
 // The intern functions return the id of a key, adding it if new; d.mu is
@@ -180,9 +148,19 @@ func (d *dictionary) internStack(parent, location uint32) uint32 {
 	if id, ok := d.stackByKey[k]; ok {
 		return id
 	}
+	return d.addStack(k)
+}
+
+// addStack appends a new stack node and indexes it by its hash; d.mu is held.
+func (d *dictionary) addStack(k stackNode) uint32 {
 	id := uint32(len(d.stacks))
+	h := stackHash(d.stackHashes[k.parent], k.location)
 	d.stacks = append(d.stacks, k)
+	d.stackHashes = append(d.stackHashes, h)
 	d.stackByKey[k] = id
+	if _, taken := d.stackByHash[h]; !taken {
+		d.stackByHash[h] = id // on a collision the first keeps the slot; stackIs checks
+	}
 	return id
 }
 
@@ -274,9 +252,10 @@ func loadDictionary(ctx context.Context, db *sql.DB) (*dictionary, error) {
 			if err := r.Scan(&id, &k.parent, &k.location); err != nil {
 				return err
 			}
-			d.stacks = append(d.stacks, k)
-			d.stackByKey[k] = id
-			return d.expect(int(id) == len(d.stacks)-1)
+			if int(k.parent) >= len(d.stacks) {
+				return d.expect(false)
+			}
+			return d.expect(id == d.addStack(k))
 		}},
 	}
 	for _, l := range loads {

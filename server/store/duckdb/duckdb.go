@@ -142,7 +142,7 @@ func (s *Store) init() error {
 }
 
 // schemaVersion changes when the on-disk layout does.
-const schemaVersion = "1"
+const schemaVersion = "2"
 
 const schema = `
 CREATE TABLE IF NOT EXISTS meta (key VARCHAR, value VARCHAR);

@@ -2,6 +2,7 @@ package duckdb
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"os"
 	"sort"
@@ -127,8 +128,9 @@ func (w *writer) rollTenMinutes(ctx context.Context, b int64) error {
 		if err := w.ensure(ctx, dst); err != nil {
 			return err
 		}
+		bs := b / 1000 // partitions keep seconds
 		q := fmt.Sprintf("INSERT INTO %s SELECT series_id, %d, stack_id, scale, SUM(value)::BIGINT FROM %s WHERE ts >= %d AND ts < %d GROUP BY series_id, stack_id, scale ORDER BY series_id, stack_id",
-			dst, b, rawTable(typeID, b), b, b+tenMinutes)
+			dst, bs, rawTable(typeID, b), bs, bs+tenMinutes/1000)
 		if err := w.exec(ctx, q); err != nil {
 			return fmt.Errorf("roll up %s at %d: %w", rawTable(typeID, b), b, err)
 		}
@@ -143,8 +145,9 @@ func (w *writer) rollHour(ctx context.Context, h int64) error {
 		if err := w.ensure(ctx, dst); err != nil {
 			return err
 		}
+		hs := h / 1000
 		q := fmt.Sprintf("INSERT INTO %s SELECT series_id, %d, stack_id, scale, SUM(value)::BIGINT FROM %s WHERE ts >= %d AND ts < %d GROUP BY series_id, stack_id, scale ORDER BY series_id, stack_id",
-			dst, h, m10Table(typeID, h), h, h+hourMS)
+			dst, hs, m10Table(typeID, h), hs, hs+hourMS/1000)
 		if err := w.exec(ctx, q); err != nil {
 			return fmt.Errorf("roll up hour %d of type %d: %w", h, typeID, err)
 		}
@@ -282,7 +285,8 @@ func (s *Store) compactClosed(ctx context.Context) error {
 
 // compact sorts table into a new table on a reader connection, leaving the
 // writer free, then has the writer copy rows appended meanwhile (late data,
-// found by rowid) and swap the tables.
+// found by rowid) and swap the tables. The sort runs in chunks of series
+// ids, in order, so its memory stays bounded by the chunk, not the hour.
 func (s *Store) compact(ctx context.Context, table string) error {
 	tmp := "sorted_" + table
 	conn, err := s.db.Conn(ctx)
@@ -296,23 +300,70 @@ func (s *Store) compact(ctx context.Context, table string) error {
 	if _, err := conn.ExecContext(ctx, "BEGIN TRANSACTION"); err != nil {
 		return err
 	}
-	var maxRow *int64
-	if err := conn.QueryRowContext(ctx, "SELECT max(rowid) FROM "+table).Scan(&maxRow); err != nil {
-		conn.ExecContext(ctx, "ROLLBACK")
-		return fmt.Errorf("snapshot %s: %w", table, err)
+	maxRow, chunks, err := compactionPlan(ctx, conn, table)
+	if err == nil && maxRow >= 0 {
+		err = sortInto(ctx, conn, table, tmp, maxRow, chunks)
 	}
-	if maxRow == nil {
+	if err != nil || maxRow < 0 {
 		conn.ExecContext(ctx, "ROLLBACK")
-		return nil
-	}
-	if _, err := conn.ExecContext(ctx, fmt.Sprintf("CREATE TABLE %s AS SELECT * FROM %s WHERE rowid <= %d ORDER BY series_id, stack_id, ts", tmp, table, *maxRow)); err != nil {
-		conn.ExecContext(ctx, "ROLLBACK")
-		return fmt.Errorf("sort %s: %w", table, err)
+		return err
 	}
 	if _, err := conn.ExecContext(ctx, "COMMIT"); err != nil {
 		return err
 	}
-	return s.w.submit(ctx, &task{fn: func(ctx context.Context) error { return s.w.swap(ctx, table, tmp, *maxRow) }})
+	return s.w.submit(ctx, &task{fn: func(ctx context.Context) error { return s.w.swap(ctx, table, tmp, maxRow) }})
+}
+
+// compactionChunk bounds the rows one sort handles.
+const compactionChunk = 4 << 20
+
+// compactionPlan snapshots the table's last rowid and splits its series ids
+// into ranges of about compactionChunk rows: the bounds are series ids
+// where a chunk ends. maxRow is -1 for an empty table.
+func compactionPlan(ctx context.Context, conn *sql.Conn, table string) (maxRow int64, bounds []uint32, err error) {
+	var mr *int64
+	if err := conn.QueryRowContext(ctx, "SELECT max(rowid) FROM "+table).Scan(&mr); err != nil {
+		return 0, nil, fmt.Errorf("snapshot %s: %w", table, err)
+	}
+	if mr == nil {
+		return -1, nil, nil
+	}
+	rows, err := conn.QueryContext(ctx, fmt.Sprintf("SELECT series_id, count(*) FROM %s WHERE rowid <= %d GROUP BY series_id ORDER BY series_id", table, *mr))
+	if err != nil {
+		return 0, nil, fmt.Errorf("plan compaction of %s: %w", table, err)
+	}
+	defer rows.Close()
+	var n int64
+	for rows.Next() {
+		var id uint32
+		var c int64
+		if err := rows.Scan(&id, &c); err != nil {
+			return 0, nil, err
+		}
+		if n += c; n >= compactionChunk {
+			bounds = append(bounds, id)
+			n = 0
+		}
+	}
+	return *mr, bounds, rows.Err()
+}
+
+// sortInto writes table's rows up to maxRow into tmp, sorted by (series,
+// stack, time), one series range at a time.
+func sortInto(ctx context.Context, conn *sql.Conn, table, tmp string, maxRow int64, bounds []uint32) error {
+	if _, err := conn.ExecContext(ctx, fmt.Sprintf("CREATE TABLE %s AS SELECT * FROM %s LIMIT 0", tmp, table)); err != nil {
+		return fmt.Errorf("create %s: %w", tmp, err)
+	}
+	lo := int64(-1)
+	for _, hi := range append(bounds, ^uint32(0)) {
+		q := fmt.Sprintf("INSERT INTO %s SELECT * FROM %s WHERE rowid <= %d AND series_id > %d AND series_id <= %d ORDER BY series_id, stack_id, ts",
+			tmp, table, maxRow, lo, hi)
+		if _, err := conn.ExecContext(ctx, q); err != nil {
+			return fmt.Errorf("sort %s: %w", table, err)
+		}
+		lo = int64(hi)
+	}
+	return nil
 }
 
 func (w *writer) swap(ctx context.Context, table, tmp string, maxRow int64) (err error) {
@@ -365,7 +416,7 @@ func (w *writer) deleteBefore(ctx context.Context, cut int64) error {
 		case end <= cut:
 			drop = append(drop, name)
 		default:
-			if err := w.exec(ctx, fmt.Sprintf("DELETE FROM %s WHERE ts < %d", name, cut)); err != nil {
+			if err := w.exec(ctx, fmt.Sprintf("DELETE FROM %s WHERE ts < %d", name, cut/1000)); err != nil {
 				return fmt.Errorf("trim %s: %w", name, err)
 			}
 		}

@@ -87,7 +87,9 @@ func unionSQL(pieces []piece, cols string, all bool) string {
 		if i > 0 {
 			b.WriteString(" UNION ALL ")
 		}
-		fmt.Fprintf(&b, "SELECT %s FROM %s WHERE ts >= %d AND ts < %d", cols, p.table, p.lo, p.hi)
+		// Partitions keep seconds: a row at second t is in [lo, hi) ms
+		// exactly when ceil(lo/1000) <= t < ceil(hi/1000).
+		fmt.Fprintf(&b, "SELECT %s FROM %s WHERE ts >= %d AND ts < %d", cols, p.table, ceilTo(p.lo, 1000)/1000, ceilTo(p.hi, 1000)/1000)
 		if !all {
 			b.WriteString(" AND series_id IN (SELECT id FROM sel)")
 		}

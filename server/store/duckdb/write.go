@@ -12,8 +12,6 @@ import (
 	"time"
 
 	duckdb "github.com/duckdb/duckdb-go/v2"
-
-	"github.com/flightrec/flightrec/server/model"
 )
 
 // writer owns every write: one goroutine, one connection, so transactions
@@ -34,7 +32,7 @@ type writer struct {
 }
 
 type task struct {
-	batch *model.Batch
+	batch *preparedBatch
 	fn    func(ctx context.Context) error // maintenance work
 	done  chan error
 }
@@ -197,18 +195,13 @@ func (w *writer) exec(ctx context.Context, query string, args ...driver.NamedVal
 
 // commit stores the batches of group in one transaction.
 func (w *writer) commit(ctx context.Context, group []*task) (err error) {
-	d := w.s.dict
-	d.mu.Lock()
-	m := d.mark()
-	d.mu.Unlock()
-	tx := newTxn(w, m)
+	tx := newTxn(w)
 	defer func() {
 		if err != nil {
+			// Dictionary entries stay in memory, unwritten: the next commit
+			// writes them.
 			tx.closeAppenders() // before ROLLBACK: closing flushes
 			_ = w.exec(ctx, "ROLLBACK")
-			d.mu.Lock()
-			d.rollback(m)
-			d.mu.Unlock()
 		}
 	}()
 	if err := w.exec(ctx, "BEGIN TRANSACTION"); err != nil {
@@ -217,7 +210,7 @@ func (w *writer) commit(ctx context.Context, group []*task) (err error) {
 	now := w.s.opts.Now().UnixMilli()
 	fresh := map[string]bool{}
 	for _, t := range group {
-		k := t.batch.Key
+		k := t.batch.key
 		if k != "" {
 			if _, dup := w.keys[k]; dup || fresh[k] {
 				continue

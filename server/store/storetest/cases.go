@@ -291,8 +291,8 @@ func testReopen(t *testing.T, open Backend) {
 }
 
 func testConcurrent(t *testing.T, open Backend) {
-	s := open(t, t.TempDir())
-	defer s.Close()
+	dir := t.TempDir()
+	s := open(t, dir)
 	var ref reference
 	var wg sync.WaitGroup
 	ctx, cancel := context.WithCancel(context.Background())
@@ -339,6 +339,17 @@ func testConcurrent(t *testing.T, open Backend) {
 		t.Fatal(err)
 	}
 	compare(t, "concurrent", flatten(got), ref.merge(q))
+	// Dictionary entries added by concurrent writers must all have been
+	// stored with the rows that use them.
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s = open(t, dir)
+	defer s.Close()
+	if got, err = s.Merge(context.Background(), q); err != nil {
+		t.Fatal(err)
+	}
+	compare(t, "concurrent, reopened", flatten(got), ref.merge(q))
 }
 
 // testRollups stores three hours of data, runs maintenance (which may

@@ -1,0 +1,173 @@
+package duckdb
+
+import (
+	"strings"
+
+	"github.com/prometheus/prometheus/model/labels"
+
+	"github.com/flightrec/flightrec/server/model"
+)
+
+// ids is a profile mapped to dictionary ids, ready for the writer.
+type ids struct {
+	typeID int32
+	series uint32
+	stacks []uint32 // per stack of the profile, its stack id
+}
+
+// intern maps p to ids, adding what is new. It runs in the caller's
+// goroutine, concurrently with other Appends and with queries: in steady
+// state every lookup hits, under the read lock only; misses take the write
+// lock once. Strings are copied only into new entries, so p may alias a
+// request buffer.
+func (d *dictionary) intern(p *model.Profile) ids {
+	var r internRun
+	d.mu.RLock()
+	out, ok := r.run(d, p, false)
+	d.mu.RUnlock()
+	if ok {
+		return out
+	}
+	d.mu.Lock()
+	out, _ = r.run(d, p, true)
+	d.mu.Unlock()
+	return out
+}
+
+// internRun holds one profile's scratch state.
+type internRun struct {
+	locs []uint32 // per frame of the profile, its location id (0: not yet)
+	seq  []uint32 // one stack's location ids, root first
+}
+
+// run looks p up; with insert it adds what is missing, else it stops at
+// the first miss and reports false. d.mu is held (read or write).
+func (r *internRun) run(d *dictionary, p *model.Profile, insert bool) (ids, bool) {
+	var out ids
+	var ok bool
+	if out.typeID, ok = d.typeByName[p.Type.Name]; !ok {
+		if !insert {
+			return out, false
+		}
+		out.typeID = d.internType(cloneType(p.Type))
+	}
+	if out.series, ok = d.lookupSeries(out.typeID, p.Labels); !ok {
+		if !insert {
+			return out, false
+		}
+		out.series = d.internSeries(out.typeID, cloneLabels(p.Labels))
+	}
+	r.locs = resize(r.locs, len(p.Stacks.Frames))
+	out.stacks = make([]uint32, len(p.Stacks.Stacks))
+	for i, st := range p.Stacks.Stacks {
+		if out.stacks[i], ok = r.stack(d, p.Stacks.Frames, st, insert); !ok {
+			return out, false
+		}
+	}
+	return out, true
+}
+
+// stack returns the id of the stack st (leaf first over frames).
+func (r *internRun) stack(d *dictionary, frames []model.Frame, st []int32, insert bool) (uint32, bool) {
+	r.seq = r.seq[:0]
+	for j := len(st) - 1; j >= 0; j-- { // root first
+		f := st[j]
+		if r.locs[f] == 0 {
+			loc, ok := d.lookupFrame(frames[f])
+			if !ok {
+				if !insert {
+					return 0, false
+				}
+				loc = d.internFrame(cloneFrame(frames[f]))
+			}
+			r.locs[f] = loc
+		}
+		r.seq = append(r.seq, r.locs[f])
+	}
+	var h uint64
+	for _, loc := range r.seq {
+		h = stackHash(h, loc)
+	}
+	if id, ok := d.stackByHash[h]; ok && d.stackIs(id, r.seq) {
+		return id, true
+	}
+	if !insert {
+		return 0, false
+	}
+	var id uint32
+	for _, loc := range r.seq {
+		id = d.internStack(id, loc)
+	}
+	return id, true
+}
+
+// stackHash extends the hash of a parent stack by one location, so every
+// stack node's hash follows from its parent's: cheap to index all nodes,
+// at intern time and when the dictionary is loaded.
+func stackHash(parent uint64, loc uint32) uint64 {
+	x := parent ^ (uint64(loc) + 0x9e3779b97f4a7c15)
+	x ^= x >> 30
+	x *= 0xbf58476d1ce4e5b9
+	x ^= x >> 27
+	x *= 0x94d049bb133111eb
+	return x ^ x>>31
+}
+
+// stackIs reports whether stack id is exactly seq (root first): a hash
+// collision must not merge two stacks.
+func (d *dictionary) stackIs(id uint32, seq []uint32) bool {
+	for i := len(seq) - 1; i >= 0; i-- {
+		if id == 0 || d.stacks[id].location != seq[i] {
+			return false
+		}
+		id = d.stacks[id].parent
+	}
+	return id == 0
+}
+
+func (d *dictionary) lookupSeries(typeID int32, ls labels.Labels) (uint32, bool) {
+	for _, id := range d.seriesByHash[ls.Hash()] {
+		if e := d.series[id]; e.typeID == typeID && labels.Equal(e.labels, ls) {
+			return id, true
+		}
+	}
+	return 0, false
+}
+
+func (d *dictionary) lookupFrame(f model.Frame) (uint32, bool) {
+	fid, ok := d.funcByKey[funcKey{f.Function, f.File}]
+	if !ok {
+		return 0, false
+	}
+	mid, ok := d.mapByKey[mapKey{f.Mapping, f.BuildID}]
+	if !ok {
+		return 0, false
+	}
+	lid, ok := d.locByKey[locKey{function: fid, mapping: mid, line: f.Line, inlined: f.Inlined, address: f.Address}]
+	return lid, ok
+}
+
+func resize(s []uint32, n int) []uint32 {
+	if cap(s) < n {
+		return make([]uint32, n)
+	}
+	s = s[:n]
+	clear(s)
+	return s
+}
+
+func cloneType(t model.Type) model.Type {
+	return model.Type{Name: strings.Clone(t.Name), SampleType: strings.Clone(t.SampleType), SampleUnit: strings.Clone(t.SampleUnit),
+		PeriodType: strings.Clone(t.PeriodType), PeriodUnit: strings.Clone(t.PeriodUnit)}
+}
+
+func cloneFrame(f model.Frame) model.Frame {
+	f.Function, f.File, f.Mapping, f.BuildID = strings.Clone(f.Function), strings.Clone(f.File), strings.Clone(f.Mapping), strings.Clone(f.BuildID)
+	return f
+}
+
+func cloneLabels(ls labels.Labels) labels.Labels {
+	b := labels.NewScratchBuilder(ls.Len())
+	ls.Range(func(l labels.Label) { b.Add(strings.Clone(l.Name), strings.Clone(l.Value)) })
+	return b.Labels()
+}
