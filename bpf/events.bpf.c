@@ -23,6 +23,9 @@
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
+/* Emits the record type into BTF, so bpf2go generates its Go mirror. */
+const struct event_record *unused_event_record __attribute__((unused));
+
 const volatile __u64 wakeup_bytes = 256 * 1024;
 
 struct {

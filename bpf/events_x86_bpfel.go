@@ -13,6 +13,27 @@ import (
 	"github.com/cilium/ebpf"
 )
 
+type EventsEventRecord struct {
+	_   structs.HostLayout
+	Hdr struct {
+		_    structs.HostLayout
+		Ts   uint64
+		Pid  uint32
+		Tid  uint32
+		Kind uint16
+		Cpu  uint16
+		Pad  uint32
+	}
+	Comm      [16]int8
+	ExitCode  int32
+	Signal    int32
+	SiCode    int32
+	TargetPid int32
+	Addr      uint64
+	StackHash uint64
+	Filename  [64]int8
+}
+
 type EventsStackRecord struct {
 	_   structs.HostLayout
 	Hdr struct {
@@ -37,14 +58,15 @@ type EventsStackRecord struct {
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	EventsMapCounters     = "counters"
-	EventsMapEvents       = "events"
-	EventsMapStackScratch = "stack_scratch"
-	EventsProgOnExec      = "on_exec"
-	EventsProgOnExit      = "on_exit"
-	EventsProgOnOomKill   = "on_oom_kill"
-	EventsProgOnSignal    = "on_signal"
-	EventsVarWakeupBytes  = "wakeup_bytes"
+	EventsMapCounters          = "counters"
+	EventsMapEvents            = "events"
+	EventsMapStackScratch      = "stack_scratch"
+	EventsProgOnExec           = "on_exec"
+	EventsProgOnExit           = "on_exit"
+	EventsProgOnOomKill        = "on_oom_kill"
+	EventsProgOnSignal         = "on_signal"
+	EventsVarUnusedEventRecord = "unused_event_record"
+	EventsVarWakeupBytes       = "wakeup_bytes"
 )
 
 // LoadEvents returns the embedded CollectionSpec for Events.
@@ -108,7 +130,8 @@ type EventsMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type EventsVariableSpecs struct {
-	WakeupBytes *ebpf.VariableSpec `ebpf:"wakeup_bytes"`
+	UnusedEventRecord *ebpf.VariableSpec `ebpf:"unused_event_record"`
+	WakeupBytes       *ebpf.VariableSpec `ebpf:"wakeup_bytes"`
 }
 
 // EventsObjects contains all objects after they have been loaded into the kernel.
@@ -148,7 +171,8 @@ func (m *EventsMaps) Close() error {
 //
 // It can be passed to LoadEventsObjects or ebpf.CollectionSpec.LoadAndAssign.
 type EventsVariables struct {
-	WakeupBytes *ebpf.Variable `ebpf:"wakeup_bytes"`
+	UnusedEventRecord *ebpf.Variable `ebpf:"unused_event_record"`
+	WakeupBytes       *ebpf.Variable `ebpf:"wakeup_bytes"`
 }
 
 // EventsPrograms contains all programs after they have been loaded into the kernel.

@@ -6,5 +6,5 @@
 package bpf
 
 //go:generate go run github.com/cilium/ebpf/cmd/bpf2go -go-package bpf -output-stem sampler -target amd64 -cc clang-14 -strip llvm-strip-14 -cflags "-O2 -g -Wall -Werror -D__TARGET_ARCH_x86 -I./include -I/usr/include/x86_64-linux-gnu" Sampler sampler.bpf.c
-//go:generate go run github.com/cilium/ebpf/cmd/bpf2go -go-package bpf -output-stem offcpu -target amd64 -cc clang-14 -strip llvm-strip-14 -cflags "-O2 -g -Wall -Werror -D__TARGET_ARCH_x86 -I./include -I/usr/include/x86_64-linux-gnu" Offcpu offcpu.bpf.c
-//go:generate go run github.com/cilium/ebpf/cmd/bpf2go -go-package bpf -output-stem events -target amd64 -cc clang-14 -strip llvm-strip-14 -cflags "-O2 -g -Wall -Werror -D__TARGET_ARCH_x86 -I./include -I/usr/include/x86_64-linux-gnu" Events events.bpf.c
+//go:generate go run github.com/cilium/ebpf/cmd/bpf2go -go-package bpf -output-stem offcpu -type offcpu_record -target amd64 -cc clang-14 -strip llvm-strip-14 -cflags "-O2 -g -Wall -Werror -D__TARGET_ARCH_x86 -I./include -I/usr/include/x86_64-linux-gnu" Offcpu offcpu.bpf.c
+//go:generate go run github.com/cilium/ebpf/cmd/bpf2go -go-package bpf -output-stem events -type event_record -target amd64 -cc clang-14 -strip llvm-strip-14 -cflags "-O2 -g -Wall -Werror -D__TARGET_ARCH_x86 -I./include -I/usr/include/x86_64-linux-gnu" Events events.bpf.c

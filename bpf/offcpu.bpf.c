@@ -25,6 +25,9 @@
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
+/* Emits the record type into BTF, so bpf2go generates its Go mirror. */
+const struct offcpu_record *unused_offcpu_record __attribute__((unused));
+
 const volatile __u32 filter_tgid = 0;
 const volatile __u64 min_offcpu_ns = 1000000;
 const volatile __u64 wakeup_bytes = 256 * 1024;

@@ -13,6 +13,23 @@ import (
 	"github.com/cilium/ebpf"
 )
 
+type OffcpuOffcpuRecord struct {
+	_   structs.HostLayout
+	Hdr struct {
+		_    structs.HostLayout
+		Ts   uint64
+		Pid  uint32
+		Tid  uint32
+		Kind uint16
+		Cpu  uint16
+		Pad  uint32
+	}
+	Start     uint64
+	StackHash uint64
+	State     uint32
+	Pad       uint32
+}
+
 type OffcpuStackRecord struct {
 	_   structs.HostLayout
 	Hdr struct {
@@ -46,14 +63,15 @@ type OffcpuThreadState struct {
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	OffcpuMapCounters     = "counters"
-	OffcpuMapEvents       = "events"
-	OffcpuMapStackScratch = "stack_scratch"
-	OffcpuMapThreads      = "threads"
-	OffcpuProgOnSwitch    = "on_switch"
-	OffcpuVarFilterTgid   = "filter_tgid"
-	OffcpuVarMinOffcpuNs  = "min_offcpu_ns"
-	OffcpuVarWakeupBytes  = "wakeup_bytes"
+	OffcpuMapCounters           = "counters"
+	OffcpuMapEvents             = "events"
+	OffcpuMapStackScratch       = "stack_scratch"
+	OffcpuMapThreads            = "threads"
+	OffcpuProgOnSwitch          = "on_switch"
+	OffcpuVarFilterTgid         = "filter_tgid"
+	OffcpuVarMinOffcpuNs        = "min_offcpu_ns"
+	OffcpuVarUnusedOffcpuRecord = "unused_offcpu_record"
+	OffcpuVarWakeupBytes        = "wakeup_bytes"
 )
 
 // LoadOffcpu returns the embedded CollectionSpec for Offcpu.
@@ -115,9 +133,10 @@ type OffcpuMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type OffcpuVariableSpecs struct {
-	FilterTgid  *ebpf.VariableSpec `ebpf:"filter_tgid"`
-	MinOffcpuNs *ebpf.VariableSpec `ebpf:"min_offcpu_ns"`
-	WakeupBytes *ebpf.VariableSpec `ebpf:"wakeup_bytes"`
+	FilterTgid         *ebpf.VariableSpec `ebpf:"filter_tgid"`
+	MinOffcpuNs        *ebpf.VariableSpec `ebpf:"min_offcpu_ns"`
+	UnusedOffcpuRecord *ebpf.VariableSpec `ebpf:"unused_offcpu_record"`
+	WakeupBytes        *ebpf.VariableSpec `ebpf:"wakeup_bytes"`
 }
 
 // OffcpuObjects contains all objects after they have been loaded into the kernel.
@@ -159,9 +178,10 @@ func (m *OffcpuMaps) Close() error {
 //
 // It can be passed to LoadOffcpuObjects or ebpf.CollectionSpec.LoadAndAssign.
 type OffcpuVariables struct {
-	FilterTgid  *ebpf.Variable `ebpf:"filter_tgid"`
-	MinOffcpuNs *ebpf.Variable `ebpf:"min_offcpu_ns"`
-	WakeupBytes *ebpf.Variable `ebpf:"wakeup_bytes"`
+	FilterTgid         *ebpf.Variable `ebpf:"filter_tgid"`
+	MinOffcpuNs        *ebpf.Variable `ebpf:"min_offcpu_ns"`
+	UnusedOffcpuRecord *ebpf.Variable `ebpf:"unused_offcpu_record"`
+	WakeupBytes        *ebpf.Variable `ebpf:"wakeup_bytes"`
 }
 
 // OffcpuPrograms contains all programs after they have been loaded into the kernel.

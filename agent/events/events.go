@@ -61,14 +61,23 @@ func (s *Sample) CommString() string {
 // order, not global time order).
 type Batch struct {
 	Samples []Sample
+	Stacks  []Stack
+	OffCPU  []OffCPU
+	Events  []ProcEvent
 	frames  arena
 }
 
 // Reset empties the batch, keeping its storage.
 func (b *Batch) Reset() {
 	b.Samples = b.Samples[:0]
+	b.Stacks = b.Stacks[:0]
+	b.OffCPU = b.OffCPU[:0]
+	b.Events = b.Events[:0]
 	b.frames.reset()
 }
+
+// Len is the number of records in the batch.
+func (b *Batch) Len() int { return len(b.Samples) + len(b.Stacks) + len(b.OffCPU) + len(b.Events) }
 
 // Decode appends the record in raw to the batch.
 func (b *Batch) Decode(raw []byte) error {
@@ -79,6 +88,12 @@ func (b *Batch) Decode(raw []byte) error {
 	switch kind {
 	case KindCPUSample:
 		return b.decodeSample(raw)
+	case KindStack:
+		return b.decodeStack(raw)
+	case KindOffCPU:
+		return b.decodeOffCPU(raw)
+	case KindExec, KindExit, KindSignal, KindOOMKill:
+		return b.decodeEvent(kind, raw)
 	default:
 		return fmt.Errorf("unknown record kind %d", kind)
 	}
