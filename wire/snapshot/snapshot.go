@@ -101,10 +101,10 @@ type Event struct {
 
 // Stats tell how complete the window is.
 type Stats struct {
-	RingEvicted     uint64 `json:"ring_evicted"`      // records evicted from the ring overall
-	RingStartNS     int64  `json:"ring_start_ns"`     // oldest record the ring still held
-	LostSamples     uint64 `json:"lost_samples"`      // dropped in the kernel (ring full) overall
-	UnknownStacks   uint64 `json:"unknown_stacks"`    // off-CPU intervals whose stack was not known
+	RingEvicted     uint64 `json:"ring_evicted"`   // records evicted from the ring overall
+	RingStartNS     int64  `json:"ring_start_ns"`  // oldest record the ring still held
+	LostSamples     uint64 `json:"lost_samples"`   // dropped in the kernel (ring full) overall
+	UnknownStacks   uint64 `json:"unknown_stacks"` // off-CPU intervals whose stack was not known
 	TruncatedRecord bool   `json:"truncated,omitempty"`
 }
 
