@@ -13,8 +13,10 @@ ROOT_EXEC := $(if $(SUDO),-exec "sudo env PATH=$(PATH) FLIGHTREC_REQUIRE_BPF=$(F
 
 # Debian packages: clang/llvm/libbpf-dev regenerate BPF objects; gcc/g++
 # build the ground-truth workloads; golang-1.19-go lets the pclntab tests
-# cover the Go 1.18/1.19 table format.
-APT_PACKAGES := clang llvm libbpf-dev gcc g++ make git curl ca-certificates util-linux golang-1.19-go
+# cover the Go 1.18/1.19 table format; prometheus and prometheus-alertmanager
+# are the real peers of the trigger tests.
+APT_PACKAGES := clang llvm libbpf-dev gcc g++ make git curl ca-certificates util-linux golang-1.19-go \
+	prometheus prometheus-alertmanager
 
 BIN := bin
 AGENT := $(BIN)/flightrec-agent

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"path/filepath"
 	"sync"
 	"time"
 
@@ -20,7 +21,9 @@ import (
 	"github.com/flightrec/flightrec/server/auth"
 	"github.com/flightrec/flightrec/server/ingest"
 	"github.com/flightrec/flightrec/server/ingest/otlp"
+	"github.com/flightrec/flightrec/server/snapshots"
 	"github.com/flightrec/flightrec/server/store/duckdb"
+	"github.com/flightrec/flightrec/server/triggers"
 )
 
 // Config is what `flightrec server` is started with.
@@ -35,6 +38,9 @@ type Config struct {
 	MemoryLimit    string        // DuckDB's buffer limit
 	Maintenance    time.Duration // how often rollups and compaction run; default 1m
 	Logger         *slog.Logger
+
+	// Triggers bound the flight recorder's triggers (docs/triggers.md).
+	Triggers triggers.Config
 }
 
 // Server is a running flightrec server.
@@ -94,6 +100,15 @@ func (s *Server) routes() error {
 	readMux := http.NewServeMux()
 	api.New(s.store, api.Options{Logger: s.log, Registerer: s.reg}).Register(readMux)
 	s.mux.Handle("/api/v1/", tokens.Require(auth.Read, readMux))
+
+	// Flight recorder: snapshots (docs/snapshot.md) and triggers (docs/triggers.md).
+	if _, err := snapshots.Register(s.mux, snapshots.Config{Dir: filepath.Join(s.cfg.DataDir, "snapshots"),
+		Retention: s.cfg.Retention, Tokens: tokens, Logger: s.log, Registerer: s.reg}); err != nil {
+		return fmt.Errorf("snapshots: %w", err)
+	}
+	tc := s.cfg.Triggers
+	tc.Logger, tc.Registerer = s.log, s.reg
+	triggers.New(triggers.StoreResolver{Store: s.store}, tc).Register(s.mux, tokens)
 
 	s.mux.Handle("/debug/pprof/", tokens.Require(auth.Read, http.HandlerFunc(pprof.Index)))
 	for name, h := range map[string]http.HandlerFunc{"cmdline": pprof.Cmdline, "profile": pprof.Profile, "symbol": pprof.Symbol, "trace": pprof.Trace} {

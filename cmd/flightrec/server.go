@@ -9,6 +9,7 @@ import (
 
 	"github.com/flightrec/flightrec/server"
 	"github.com/flightrec/flightrec/server/auth"
+	"github.com/flightrec/flightrec/server/triggers"
 )
 
 func runServer(ctx context.Context, e *env, args []string) error {
@@ -23,6 +24,9 @@ func runServer(ctx context.Context, e *env, args []string) error {
 	memory := fs.String("memory-limit", "512MB", "memory DuckDB may use for caching and queries (the Go heap comes on top)")
 	maintenance := fs.Duration("maintenance-interval", time.Minute, "how often rollups and compaction run")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
+	alertLabels := fs.String("alert-labels", triggers.DefaultAlertLabels, "alert labels that select the nodes an Alertmanager alert snapshots; alert=series renames, e.g. job=service")
+	alertCooldown := fs.Duration("alert-cooldown", 10*time.Minute, "one snapshot per alert fingerprint within this long")
+	triggerRate := fs.String("trigger-rate-limit", "10/10m", "at most this many triggers (manual and alert) per period, COUNT/DURATION")
 	if pos, err := parseFlags(fs, args); err != nil {
 		return err
 	} else if len(pos) > 0 {
@@ -39,6 +43,10 @@ func runServer(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
+	tc, err := triggerConfig(*alertLabels, *alertCooldown, *triggerRate)
+	if err != nil {
+		return err
+	}
 	var tokens *auth.Tokens
 	if *tokenFile != "" {
 		if tokens, err = auth.Load(*tokenFile); err != nil {
@@ -50,6 +58,7 @@ func runServer(ctx context.Context, e *env, args []string) error {
 	s, err := server.New(server.Config{
 		DataDir: *data, Listen: *listen, OTLPGRPCListen: *otlpGRPC, Retention: keep,
 		Tokens: tokens, MaxLabelValues: *maxLabelValues, MaxBodyBytes: *maxBody, MemoryLimit: *memory, Maintenance: *maintenance, Logger: log,
+		Triggers: tc,
 	})
 	if err != nil {
 		return err
