@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/flightrec/flightrec/server/ingest/pprofconv"
 )
@@ -41,10 +42,26 @@ var (
 	errRead       = errors.New("read error")  // the body did not arrive
 )
 
-// readBody reads the request body, at most limit bytes. Decompression is
-// left to pprofconv.Inflate, which sniffs gzip whatever the headers say:
-// Content-Encoding is only checked for something we cannot decode.
-func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
+// bodies are request body buffers, pooled: a body is a request's largest
+// allocation but for its inflated form (pprofconv.Scratch's).
+var bodies = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+// maxPooledBody bounds the bodies that go back to the pool, so that a rare
+// large one does not stay in memory.
+const maxPooledBody = 4 << 20
+
+func releaseBody(b *bytes.Buffer) {
+	if b.Cap() <= maxPooledBody {
+		b.Reset()
+		bodies.Put(b)
+	}
+}
+
+// readBody reads the request body into buf, at most limit bytes.
+// Decompression is left to pprofconv, which sniffs gzip whatever the
+// headers say: Content-Encoding is only checked for something we cannot
+// decode.
+func readBody(w http.ResponseWriter, r *http.Request, limit int64, buf *bytes.Buffer) ([]byte, error) {
 	gz, err := gzipEncoded(r.Header.Get("Content-Encoding"))
 	if err != nil {
 		return nil, err
@@ -52,9 +69,9 @@ func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, erro
 	if r.ContentLength > limit {
 		return nil, pprofconv.Errorf(pprofconv.ErrTooLarge, "request body of %d bytes exceeds %s", r.ContentLength, pprofconv.FormatBytes(limit))
 	}
-	var buf bytes.Buffer
+	buf.Reset()
 	if r.ContentLength > 0 {
-		buf.Grow(int(r.ContentLength))
+		buf.Grow(int(r.ContentLength) + bytes.MinRead) // MinRead: room to read EOF without growing
 	}
 	_, err = buf.ReadFrom(http.MaxBytesReader(w, r.Body, limit))
 	var tooLarge *http.MaxBytesError

@@ -16,7 +16,7 @@ import (
 
 // decodeAgent reads docs/wire.md's request. Every label of the agent's
 // samples identifies a process, so none goes through the limiter.
-func (h *Handler) decodeAgent(r *http.Request, body []byte) (*model.Batch, error) {
+func (h *Handler) decodeAgent(r *http.Request, body []byte, sc *pprofconv.Scratch) (*model.Batch, error) {
 	if _, err := query(r); err != nil {
 		return nil, err
 	}
@@ -24,11 +24,10 @@ func (h *Handler) decodeAgent(r *http.Request, body []byte) (*model.Batch, error
 	if err != nil {
 		return nil, err
 	}
-	p, err := pprofconv.Decode(body, h.Limits.MaxDecompressedBytes)
-	if err != nil {
+	if err := sc.Decode(body, h.Limits.MaxDecompressedBytes); err != nil {
 		return nil, err
 	}
-	profiles, err := h.convert(p, pprofconv.Options{})
+	profiles, err := h.convert(sc.Convert, pprofconv.Options{})
 	if err != nil {
 		return nil, err
 	}
@@ -37,7 +36,7 @@ func (h *Handler) decodeAgent(r *http.Request, body []byte) (*model.Batch, error
 
 // decodePprof reads a pprof upload whose series labels are in
 // ?labels={service="api"}; sample labels add to them within the limiter.
-func (h *Handler) decodePprof(r *http.Request, body []byte) (*model.Batch, error) {
+func (h *Handler) decodePprof(r *http.Request, body []byte, sc *pprofconv.Scratch) (*model.Batch, error) {
 	q, err := query(r, "labels")
 	if err != nil {
 		return nil, err
@@ -50,11 +49,10 @@ func (h *Handler) decodePprof(r *http.Request, body []byte) (*model.Batch, error
 	if err != nil {
 		return nil, err
 	}
-	p, err := pprofconv.Decode(body, h.Limits.MaxDecompressedBytes)
-	if err != nil {
+	if err := sc.Decode(body, h.Limits.MaxDecompressedBytes); err != nil {
 		return nil, err
 	}
-	profiles, err := h.convert(p, pprofconv.Options{Labels: base, Filter: h.filter(base)})
+	profiles, err := h.convert(sc.Convert, pprofconv.Options{Labels: base, Filter: h.filter(base)})
 	if err != nil {
 		return nil, err
 	}
@@ -100,7 +98,7 @@ func parseSelector(s string) (labels.Labels, error) {
 const maxLabelValue = 1 << 10
 
 // decodePyroscope reads Pyroscope's /ingest request (package pyroscope).
-func (h *Handler) decodePyroscope(r *http.Request, body []byte) (*model.Batch, error) {
+func (h *Handler) decodePyroscope(r *http.Request, body []byte, sc *pprofconv.Scratch) (*model.Batch, error) {
 	q, err := url.ParseQuery(r.URL.RawQuery)
 	if err != nil {
 		return nil, pprofconv.Errorf(errBadRequest, "query: %w", err)
@@ -113,15 +111,26 @@ func (h *Handler) decodePyroscope(r *http.Request, body []byte) (*model.Batch, e
 	if err != nil {
 		return nil, err
 	}
-	p, err := h.pyroscopeProfile(req)
-	if err != nil {
-		return nil, err
-	}
 	opt := pprofconv.Options{Labels: req.Labels, Hint: req.Hint, Start: req.From, Filter: h.filter(req.Labels)}
 	if !req.From.IsZero() && !req.Until.IsZero() {
 		opt.Duration = req.Until.Sub(req.From)
 	}
-	profiles, err := h.convert(p, opt)
+	convert := sc.Convert
+	if req.PrevProfile == nil && !pyroscope.AnyCumulative(req.SampleTypes) {
+		// No delta to compute (pyroscope-go sends deltas): the fast path.
+		if err := sc.Decode(req.Profile, h.Limits.MaxDecompressedBytes); err != nil {
+			return nil, err
+		}
+	} else {
+		p, err := h.pyroscopeProfile(req)
+		if err != nil {
+			return nil, err
+		}
+		convert = func(opt pprofconv.Options) ([]*model.Profile, pprofconv.Stats, error) {
+			return pprofconv.Convert(p, opt)
+		}
+	}
+	profiles, err := h.convert(convert, opt)
 	if err != nil {
 		return nil, err
 	}
@@ -129,7 +138,8 @@ func (h *Handler) decodePyroscope(r *http.Request, body []byte) (*model.Batch, e
 }
 
 // pyroscopeProfile decodes the profile and prev_profile within one
-// decompression budget and applies sample_type_config's cumulative flags.
+// decompression budget and applies sample_type_config's cumulative flags,
+// with pprof's Profile (pyroscope.Delta uses its Merge).
 func (h *Handler) pyroscopeProfile(req *pyroscope.Request) (*profile.Profile, error) {
 	budget := h.Limits.MaxDecompressedBytes
 	raw, err := pprofconv.Inflate(req.Profile, budget)
@@ -165,11 +175,12 @@ func (h *Handler) filter(base labels.Labels) pprofconv.SampleFilter {
 	}
 }
 
-// convert converts a profile and counts the sample labels it dropped.
-func (h *Handler) convert(p *profile.Profile, opt pprofconv.Options) ([]*model.Profile, error) {
+// convert converts a profile with convert (Scratch.Convert or Convert)
+// and counts the sample labels it dropped.
+func (h *Handler) convert(convert func(pprofconv.Options) ([]*model.Profile, pprofconv.Stats, error), opt pprofconv.Options) ([]*model.Profile, error) {
 	opt.Limits = h.Limits.Profile
 	opt.Now = h.Now()
-	out, stats, err := pprofconv.Convert(p, opt)
+	out, stats, err := convert(opt)
 	if err != nil {
 		return nil, err
 	}

@@ -1,6 +1,7 @@
 package ingest
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"io"
@@ -53,19 +54,27 @@ func (h *Handler) Register(mux *http.ServeMux) {
 	mux.Handle("POST "+PyroscopePath, h.endpoint("pyroscope", h.decodePyroscope))
 }
 
-// decoder turns a request and its body (read within limits) into a batch.
-type decoder func(r *http.Request, body []byte) (*model.Batch, error)
+// decoder turns a request and its body (read within limits) into a batch,
+// whose memory may be sc's.
+type decoder func(r *http.Request, body []byte, sc *pprofconv.Scratch) (*model.Batch, error)
 
 // endpoint reads, decodes and stores a request: the whole batch is built
 // before the one Sink.Append, so a request is stored whole or not at all.
+// The body and the batch live in pooled memory, reused once the request is
+// answered: Sink.Append must copy what it keeps (model.Batch says so).
 func (h *Handler) endpoint(format string, decode decoder) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h.m.requests.WithLabelValues(format).Inc()
-		body, err := readBody(w, r, h.Limits.MaxBodyBytes)
+		buf, sc := bodies.Get().(*bytes.Buffer), pprofconv.NewScratch()
+		defer func() {
+			sc.Release()
+			releaseBody(buf)
+		}()
+		body, err := readBody(w, r, h.Limits.MaxBodyBytes, buf)
 		h.m.bytes.WithLabelValues(format).Add(float64(len(body)))
 		var b *model.Batch
 		if err == nil {
-			b, err = decode(r, body)
+			b, err = decode(r, body, sc)
 		}
 		if err != nil {
 			h.reject(w, r, format, err)

@@ -3,15 +3,20 @@ package ingest_test
 import (
 	"bytes"
 	"compress/gzip"
+	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"net/url"
+	"runtime"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/google/pprof/profile"
 
 	"github.com/flightrec/flightrec/server/ingest"
+	"github.com/flightrec/flightrec/server/model"
 )
 
 // agentPprof is shaped as docs/wire.md says: samples/count and
@@ -217,5 +222,52 @@ func TestMethodNotAllowed(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusMethodNotAllowed {
 		t.Errorf("GET: %d, want 405", resp.StatusCode)
+	}
+}
+
+// checkingSink checks, during Append, that every frame of a batch names
+// the function its key says: requests served at once must not share the
+// pooled memory their batches live in.
+type checkingSink struct {
+	mu   sync.Mutex
+	errs []string
+	n    int
+}
+
+func (s *checkingSink) Append(_ context.Context, b *model.Batch) error {
+	for _, p := range b.Profiles {
+		for _, f := range p.Stacks.Frames {
+			if f.Function != "fn-"+b.Key {
+				s.mu.Lock()
+				s.errs = append(s.errs, fmt.Sprintf("batch %s has frame %q", b.Key, f.Function))
+				s.mu.Unlock()
+			}
+		}
+	}
+	runtime.Gosched() // let other requests run while this batch is in use
+	s.mu.Lock()
+	s.n++
+	s.mu.Unlock()
+	return nil
+}
+
+func TestConcurrentRequests(t *testing.T) {
+	sink := &checkingSink{}
+	s := newServer(t, func(h *ingest.Handler) { h.Sink = sink })
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Go(func() {
+			for i := range 20 {
+				key := fmt.Sprintf("%d-%d", g, i)
+				body := encode(t, cpuPprof(sample{[]string{"fn-" + key}, 1, []string{"pid", key}}), i%2 == 0)
+				if r := s.post(t, ingest.AgentPath, bytes.NewReader(body), "Idempotency-Key", key); r.status != http.StatusOK {
+					t.Errorf("%s: %+v", key, r)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if len(sink.errs) > 0 || sink.n != 160 {
+		t.Errorf("%d batches stored, want 160; errors: %q", sink.n, sink.errs)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -21,7 +22,9 @@ import (
 	"github.com/flightrec/flightrec/server/model"
 )
 
-// memSink is an in-memory Sink; err, when set, fails every Append.
+// memSink is an in-memory Sink; err, when set, fails every Append. As
+// the Sink contract (model.Batch) requires, it copies what it keeps: the
+// handler reuses a batch's memory once Append returns.
 type memSink struct {
 	mu      sync.Mutex
 	batches []*model.Batch
@@ -34,8 +37,31 @@ func (s *memSink) Append(_ context.Context, b *model.Batch) error {
 	if s.err != nil {
 		return s.err
 	}
-	s.batches = append(s.batches, b)
+	s.batches = append(s.batches, cloneBatch(b))
 	return nil
+}
+
+// cloneBatch deep-copies b, strings included.
+func cloneBatch(b *model.Batch) *model.Batch {
+	c := &model.Batch{Key: strings.Clone(b.Key)}
+	for _, p := range b.Profiles {
+		cp := *p
+		cp.Type = model.Type{Name: strings.Clone(p.Type.Name), SampleType: strings.Clone(p.Type.SampleType), SampleUnit: strings.Clone(p.Type.SampleUnit),
+			PeriodType: strings.Clone(p.Type.PeriodType), PeriodUnit: strings.Clone(p.Type.PeriodUnit)}
+		cp.Labels = p.Labels.Copy()
+		cp.Stacks.Frames = make([]model.Frame, len(p.Stacks.Frames))
+		for i, f := range p.Stacks.Frames {
+			f.Function, f.File, f.Mapping, f.BuildID = strings.Clone(f.Function), strings.Clone(f.File), strings.Clone(f.Mapping), strings.Clone(f.BuildID)
+			cp.Stacks.Frames[i] = f
+		}
+		cp.Stacks.Stacks = make([][]int32, len(p.Stacks.Stacks))
+		for i, st := range p.Stacks.Stacks {
+			cp.Stacks.Stacks[i] = slices.Clone(st)
+		}
+		cp.Stacks.Values = slices.Clone(p.Stacks.Values)
+		c.Profiles = append(c.Profiles, &cp)
+	}
+	return c
 }
 
 func (s *memSink) take() []*model.Batch {

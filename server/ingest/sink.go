@@ -11,6 +11,10 @@ import (
 
 // Sink stores a batch whole and durably, or returns an error and stores
 // nothing. The store is the production Sink.
+//
+// The batch lives in the handler's pooled memory (its frame strings are
+// bytes of the request), reused for another request once Append returns:
+// a Sink copies what it keeps, as model.Batch says.
 type Sink interface {
 	Append(ctx context.Context, b *model.Batch) error
 }

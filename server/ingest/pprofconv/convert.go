@@ -1,5 +1,14 @@
 // Package pprofconv converts pprof profiles into the server's model: one
 // model.Profile per sample type and distinct sample-label set.
+//
+// The ingest path (Scratch) decodes the protobuf itself (wire.go) into flat
+// tables (tables.go) whose strings alias the inflated bytes, and converts
+// from those: frames are built once per location line (frames.go), label
+// sets once per distinct set (labels.go), and a sample costs a few integer
+// copies and map lookups. All memory of a conversion, output included,
+// belongs to a pooled Scratch, so a request allocates little. The
+// *profile.Profile API (Decode, Convert) stays for other callers and
+// tests; it goes through the same converter.
 package pprofconv
 
 import (
@@ -50,182 +59,309 @@ type Stats struct {
 // become counts). Numeric labels are ignored. Profiles that are
 // inconsistent, have negative values or exceed opt.Limits are rejected
 // with an error of kind ErrMalformed, ErrBadLabels or ErrTooLarge.
+//
+// The output shares no memory with p. Scratch.Convert does the same from
+// a protobuf, faster.
 func Convert(p *profile.Profile, opt Options) ([]*model.Profile, Stats, error) {
-	names, err := typeNames(p.SampleType, opt.Hint)
-	if err != nil {
+	if _, err := typeNames(p.SampleType, opt.Hint); err != nil {
 		return nil, Stats{}, err
 	}
-	if err := check(p, names, opt.Limits.withDefaults()); err != nil {
-		return nil, Stats{}, err
+	if err := p.CheckValid(); err != nil {
+		return nil, Stats{}, Errorf(ErrMalformed, "invalid pprof: %w", err)
 	}
-	c := newConverter(p, opt, names)
-	for _, s := range p.Sample {
-		c.add(s)
-	}
-	return c.output(interval(p, opt)), c.stats, nil
+	c := new(converter) // not pooled: the output is the caller's to keep
+	c.t.fromProfile(p)
+	return c.convert(opt)
 }
 
-func interval(p *profile.Profile, opt Options) (time.Time, time.Duration) {
-	start, dur := opt.Start, opt.Duration
-	switch {
-	case !start.IsZero():
-	case p.TimeNanos != 0:
-		start = time.Unix(0, p.TimeNanos)
-	case !opt.Now.IsZero():
-		start = opt.Now
-	default:
-		start = time.Now()
-	}
-	if dur <= 0 {
-		dur = time.Duration(p.DurationNanos)
-	}
-	return start, dur
-}
-
+// converter converts the profile in t. It is reused from one profile to
+// the next (Scratch): every field keeps its memory across reset.
 type converter struct {
+	t      tables
 	opt    Options
-	types  []model.Type // parallel to the sample types; Name "" is skipped
+	lim    Limits
+	sts    []sampleType
+	names  []string     // per sample type: its model name, "" if not kept
+	types  []model.Type // per sample type
 	frames frameTable
 	stacks stackTable
-	sets   map[string]sampleSet  // raw label key → sanitized labels
-	refs   map[seriesRef]*series // (type, raw label key) → series
-	series map[seriesRef]*series // (type, series labels) → series
-	order  []*series
-	key    []byte
-	stats  Stats
-}
+	sets   labelSets
 
-type seriesRef struct {
-	typ int
-	key string
+	sampleSets []int32 // per sample: its label set (check)
+	depths     []int32 // per sample: its frames (check)
+	totals     []int64 // per sample type (check)
+
+	series   []series
+	refs     []int32             // per (label set, type): series index + 1
+	byLabels map[seriesKey]int32 // (type, series labels) → series index
+	stackAt  []stackPos          // per stack: the first series holding it
+	more     map[[2]int32]int32  // (series, stack) → position, for stacks in several series
+	lbuf     []byte
+	order    []int32
+	ends     []int32  // per stack of an output profile: where its frames end
+	stamp    []uint32 // per frame: the output profile that last used it
+	local    []int32  // per frame: its index in that profile's frames
+	out      output
+	stats    Stats
 }
 
 type series struct {
 	typ    int
 	labels labels.Labels
-	pos    map[int32]int // stack id → index in stacks
-	stacks []int32
-	values []int64
+	stacks []int32 // stack ids, in order of appearance
+	values []int64 // parallel to stacks
 }
 
-func newConverter(p *profile.Profile, opt Options, names []string) *converter {
-	c := &converter{
-		opt:    opt,
-		types:  make([]model.Type, len(names)),
-		frames: newFrameTable(p),
-		stacks: stackTable{index: map[string]int32{}},
-		sets:   map[string]sampleSet{},
-		refs:   map[seriesRef]*series{},
-		series: map[seriesRef]*series{},
-	}
-	var pt profile.ValueType
-	if p.PeriodType != nil {
-		pt = *p.PeriodType
-	}
-	for i, name := range names {
-		st := p.SampleType[i]
-		c.types[i] = model.Type{Name: name, SampleType: st.Type, SampleUnit: st.Unit, PeriodType: pt.Type, PeriodUnit: pt.Unit}
-	}
-	return c
+type seriesKey struct {
+	typ    int
+	labels string // labels.Labels.Bytes
 }
 
-func (c *converter) add(s *profile.Sample) {
-	c.key = rawKey(s, c.key)
-	set, ok := c.sets[string(c.key)]
-	if !ok {
-		set = newSampleSet(s, c.opt.Labels)
-		c.sets[string(c.key)] = set
+// stackPos is where a stack's value is in a series: series+1 (0: none) and
+// the index in its stacks.
+type stackPos struct{ series, pos int32 }
+
+// output holds the converted profiles' memory: the profiles slice up its
+// slices, so a converter reused does not allocate them again.
+type output struct {
+	profiles []model.Profile
+	ptrs     []*model.Profile
+	frames   []model.Frame
+	ids      []int32
+	stacks   [][]int32
+	values   []int64
+}
+
+func (c *converter) reset() {
+	c.t.reset()
+	c.frames.reset()
+	c.stacks.reset()
+	c.sets.reset()
+	c.opt = Options{}
+	for i := range c.series {
+		c.series[i].labels = labels.EmptyLabels()
 	}
-	c.stats.Conflicts += set.conflicts
-	c.stats.Reserved += set.reserved
-	stack := c.stacks.add(s, &c.frames)
-	for i, v := range s.Value {
-		if v == 0 || c.types[i].Name == "" {
+	c.series = c.series[:0]
+	clear(c.byLabels)
+	clear(c.more)
+	c.stackAt = c.stackAt[:0]
+	c.stats = Stats{}
+	clear(c.out.profiles) // they hold labels and slices of this request
+	c.out = output{
+		profiles: c.out.profiles[:0], ptrs: c.out.ptrs[:0], frames: c.out.frames[:0],
+		ids: c.out.ids[:0], stacks: c.out.stacks[:0], values: c.out.values[:0],
+	}
+}
+
+// convert converts c.t (see Convert).
+func (c *converter) convert(opt Options) ([]*model.Profile, Stats, error) {
+	c.opt, c.lim = opt, opt.Limits.withDefaults()
+	if err := c.setTypes(); err != nil {
+		return nil, Stats{}, err
+	}
+	if err := c.check(); err != nil {
+		return nil, Stats{}, err
+	}
+	// Sets are at most samples, and every sample has a value per type:
+	// refs is smaller than the values decoded.
+	c.refs = resize(c.refs, len(c.sets.sets)*len(c.names))
+	for i, s := range c.t.samples {
+		c.add(i, s)
+	}
+	return c.output(c.interval()), c.stats, nil
+}
+
+func (c *converter) setTypes() error {
+	t := &c.t
+	c.sts = c.sts[:0]
+	for _, st := range t.sampleTypes {
+		c.sts = append(c.sts, sampleType{t.str(st.typ), t.str(st.unit)})
+	}
+	var err error
+	if c.names, err = appendTypeNames(c.names[:0], c.sts, c.opt.Hint); err != nil {
+		return err
+	}
+	pt := sampleType{t.str(t.periodType.typ), t.str(t.periodType.unit)}
+	c.types = c.types[:0]
+	for i, name := range c.names {
+		c.types = append(c.types, model.Type{Name: name, SampleType: c.sts[i].typ, SampleUnit: c.sts[i].unit, PeriodType: pt.typ, PeriodUnit: pt.unit})
+	}
+	return nil
+}
+
+func (c *converter) interval() (time.Time, time.Duration) {
+	start, dur := c.opt.Start, c.opt.Duration
+	switch {
+	case !start.IsZero():
+	case c.t.timeNanos != 0:
+		start = time.Unix(0, c.t.timeNanos)
+	case !c.opt.Now.IsZero():
+		start = c.opt.Now
+	default:
+		start = time.Now()
+	}
+	if dur <= 0 {
+		dur = time.Duration(c.t.durationNanos)
+	}
+	return start, dur
+}
+
+// add adds sample i's values to the series of its types and label set.
+func (c *converter) add(i int, s sample) {
+	set := c.sampleSets[i]
+	c.stats.Conflicts += c.sets.sets[set].conflicts
+	c.stats.Reserved += c.sets.sets[set].reserved
+	stack := int32(-1)
+	for j, v := range c.t.values[s.values.start:s.values.end] {
+		if v == 0 || c.names[j] == "" {
 			continue
 		}
-		c.seriesOf(i, set).add(stack, v)
+		if stack < 0 {
+			stack = c.stacks.add(&c.t, s, &c.frames, c.depths[i])
+			if int(stack) == len(c.stackAt) {
+				c.stackAt = append(c.stackAt, stackPos{})
+			}
+		}
+		c.addValue(c.seriesOf(j, set), stack, v)
 	}
 }
 
-// seriesOf finds the series of type i for the current sample's label set,
-// consulting the filter once per type and set.
-func (c *converter) seriesOf(i int, set sampleSet) *series {
-	ref := seriesRef{i, string(c.key)}
-	if sr, ok := c.refs[ref]; ok {
-		return sr
+// seriesOf returns the series of type j for label set set, consulting the
+// filter once per type and set.
+func (c *converter) seriesOf(j int, set int32) int32 {
+	ref := int(set)*len(c.names) + j
+	if r := c.refs[ref]; r != 0 {
+		return r - 1
 	}
-	kept := set.labels
+	kept := c.sets.sets[set].labels
 	if c.opt.Filter != nil && !kept.IsEmpty() {
-		kept = c.opt.Filter(c.types[i].Name, kept)
+		kept = c.opt.Filter(c.types[j].Name, kept)
 	}
 	ls := merge(c.opt.Labels, kept)
-	id := seriesRef{i, string(ls.Bytes(nil))}
-	sr, ok := c.series[id]
+	c.lbuf = ls.Bytes(c.lbuf[:0])
+	id, ok := c.byLabels[seriesKey{j, string(c.lbuf)}]
 	if !ok {
-		sr = &series{typ: i, labels: ls, pos: map[int32]int{}}
-		c.series[id] = sr
-		c.order = append(c.order, sr)
+		id = int32(len(c.series))
+		if len(c.series) < cap(c.series) {
+			c.series = c.series[:id+1] // reuses the stacks and values of a previous profile
+			sr := &c.series[id]
+			*sr = series{typ: j, labels: ls, stacks: sr.stacks[:0], values: sr.values[:0]}
+		} else {
+			c.series = append(c.series, series{typ: j, labels: ls})
+		}
+		if c.byLabels == nil {
+			c.byLabels = map[seriesKey]int32{}
+		}
+		c.byLabels[seriesKey{j, string(c.lbuf)}] = id
 	}
-	c.refs[ref] = sr
-	return sr
+	c.refs[ref] = id + 1
+	return id
 }
 
-// add adds v to stack's value; check made sure no sum overflows.
-func (s *series) add(stack int32, v int64) {
-	i, ok := s.pos[stack]
-	if !ok {
-		s.pos[stack] = len(s.stacks)
-		s.stacks = append(s.stacks, stack)
-		s.values = append(s.values, v)
+// addValue adds v to stack's value in series sr; check made sure no sum
+// overflows. Most stacks are in one series (of one process, or one label
+// set): their position is in stackAt; the others' in a map.
+func (c *converter) addValue(sr, stack int32, v int64) {
+	sp := &c.series[sr]
+	at := &c.stackAt[stack]
+	switch {
+	case at.series == sr+1:
+		sp.values[at.pos] += v
 		return
+	case at.series == 0:
+		*at = stackPos{sr + 1, int32(len(sp.stacks))}
+	default:
+		k := [2]int32{sr, stack}
+		if pos, ok := c.more[k]; ok {
+			sp.values[pos] += v
+			return
+		}
+		if c.more == nil {
+			c.more = map[[2]int32]int32{}
+		}
+		c.more[k] = int32(len(sp.stacks))
 	}
-	s.values[i] += v
+	sp.stacks = append(sp.stacks, stack)
+	sp.values = append(sp.values, v)
 }
 
+// output builds the profiles, sorted by type and labels.
 func (c *converter) output(start time.Time, dur time.Duration) []*model.Profile {
-	slices.SortStableFunc(c.order, func(a, b *series) int {
-		return cmp.Or(cmp.Compare(a.typ, b.typ), labels.Compare(a.labels, b.labels))
+	c.order = c.order[:0]
+	for i := range c.series {
+		c.order = append(c.order, int32(i))
+	}
+	slices.SortStableFunc(c.order, func(a, b int32) int {
+		sa, sb := &c.series[a], &c.series[b]
+		return cmp.Or(cmp.Compare(sa.typ, sb.typ), labels.Compare(sa.labels, sb.labels))
 	})
-	out := make([]*model.Profile, len(c.order))
-	for i, sr := range c.order {
+	n := len(c.order)
+	c.out.profiles = resize(c.out.profiles, n)
+	c.out.ptrs = resize(c.out.ptrs, n)
+	c.stamp = resize(c.stamp, len(c.frames.frames))
+	c.local = resize(c.local, len(c.frames.frames))
+	for i, si := range c.order {
+		sr := &c.series[si]
 		scale := gcdAll(sr.values)
-		out[i] = &model.Profile{
+		c.out.profiles[i] = model.Profile{
 			Type:     c.types[sr.typ],
 			Labels:   sr.labels,
 			Time:     start,
 			Duration: dur,
 			Scale:    scale,
-			Stacks:   c.stackSet(sr, scale),
+			Stacks:   c.stackSet(uint32(i+1), sr, scale),
 		}
+		c.out.ptrs[i] = &c.out.profiles[i]
 	}
-	return out
+	return c.out.ptrs[:n:n]
 }
 
 // stackSet builds a series' stacks over a frame table of its own, holding
-// only the frames it uses; values are divided by scale.
-func (c *converter) stackSet(sr *series, scale int64) model.StackSet {
+// only the frames it uses, in order of use; values are divided by scale.
+// gen tells the frames this profile uses (stamp) from the others'.
+func (c *converter) stackSet(gen uint32, sr *series, scale int64) model.StackSet {
+	o, ft := &c.out, &c.frames
+	f0, i0, s0, v0 := len(o.frames), len(o.ids), len(o.stacks), len(o.values)
+	// Locals: the loop is the hottest of the output, and appends to
+	// fields through a pointer would reload them every time.
 	n := 0
 	for _, id := range sr.stacks {
-		n += len(c.stacks.stacks[id])
+		n += int(c.stacks.depths[id])
 	}
-	backing := make([]int32, 0, n) // one allocation for all stacks
-	local := map[int32]int32{}
-	ss := model.StackSet{Stacks: make([][]int32, len(sr.stacks)), Values: make([]int64, len(sr.values))}
-	for i, id := range sr.stacks {
-		start := len(backing)
-		for _, f := range c.stacks.stacks[id] {
-			li, ok := local[f]
-			if !ok {
-				li = int32(len(ss.Frames))
-				ss.Frames = append(ss.Frames, c.frames.frames[f])
-				local[f] = li
+	ids := slices.Grow(o.ids, n)[:i0+n]
+	frames, ends, w := o.frames, c.ends[:0], i0
+	stamp, local := c.stamp, c.local
+	locSpans, locFrames := ft.locSpans, ft.locFrames
+	for _, id := range sr.stacks {
+		for _, loc := range c.stacks.stack(id) {
+			sp := locSpans[loc]
+			for _, f := range locFrames[sp.start:sp.end] {
+				if stamp[f] != gen {
+					stamp[f] = gen
+					local[f] = int32(len(frames) - f0)
+					frames = append(frames, ft.frames[f])
+				}
+				ids[w] = local[f]
+				w++
 			}
-			backing = append(backing, li)
 		}
-		ss.Stacks[i] = backing[start:len(backing):len(backing)]
-		ss.Values[i] = sr.values[i] / scale
+		ends = append(ends, int32(w-i0))
 	}
-	return ss
+	o.frames, o.ids, c.ends = frames, ids, ends
+	for _, v := range sr.values {
+		o.values = append(o.values, v/scale)
+	}
+	// Slice the stacks once ids has stopped moving.
+	start := int32(0)
+	for _, end := range ends {
+		o.stacks = append(o.stacks, ids[i0+int(start):i0+int(end):i0+int(end)])
+		start = end
+	}
+	return model.StackSet{
+		Frames: o.frames[f0:len(o.frames):len(o.frames)],
+		Stacks: o.stacks[s0:len(o.stacks):len(o.stacks)],
+		Values: o.values[v0:len(o.values):len(o.values)],
+	}
 }
 
 // gcdAll returns the gcd of positive values, 1 for none.

@@ -1,118 +1,320 @@
 package pprofconv
 
 import (
-	"encoding/binary"
-
-	"github.com/google/pprof/profile"
+	"hash/maphash"
+	"unsafe"
 
 	"github.com/flightrec/flightrec/server/model"
 )
 
-// frameTable interns the frames of one pprof profile. Output profiles get
-// compact tables of their own, built from it.
+// frameTable holds the distinct frames of one profile and the frames of
+// each location. It is built once per profile, one step per location
+// line, so samples only concatenate integer ranges.
+//
+// Frames are equal when their content is (as model.Frame values): two
+// locations at different addresses on the same line are one frame, and so
+// are two pprof functions or mappings with the same strings. Keys are
+// integers: a string counts by its canonical index, the first index of the
+// string table holding the same text once made valid UTF-8, so each string
+// is validated and hashed once however many frames use it. Frames are
+// found by chains per function name, short lists of the frames (lines) of
+// a function, rather than by hashing keys; a long chain overflows into a
+// map.
+//
+// Locations are equal when their frames are: a stack, as a sequence of
+// canonical locations, is then as unique as its frames (a location's last
+// frame is the only one not inlined, so frames split into locations one
+// way only).
 type frameTable struct {
-	frames []model.Frame
-	index  map[model.Frame]int32
-	locs   map[*profile.Location][]int32
+	frames    []model.Frame
+	keys      []frameKey // per frame
+	next      []int32    // per frame: the next frame of its chain, -1 at the end
+	chains    []chain    // per canonical string index: the frames of that function name
+	index     map[frameKey]int32
+	locFrames []int32 // frames of every location, innermost first
+	locSpans  []span  // per location, its range of locFrames
+	locCanon  []int32 // per location: the first location with the same frames
+	single    []int32 // per frame: 1 + the first location of that frame alone
+	multi     map[string]int32
+
+	canon     []int32  // per string index: canonical index + 1, 0 until computed
+	valid     []string // per canonical index: the string made valid UTF-8
+	byText    textIndex
+	mapCanon  []int32 // per mapping: its canonical mapping
+	noMapping int32   // the canonical mapping of locations without one
+	mapByText map[[2]int32]int32
+	mapTexts  [][2]string // per canonical mapping: file and build ID
 }
 
-func newFrameTable(p *profile.Profile) frameTable {
-	return frameTable{
-		index: make(map[model.Frame]int32, len(p.Function)),
-		locs:  make(map[*profile.Location][]int32, len(p.Location)),
+// chain lists frames of one function name: first is 1 + the latest
+// frame, n how many (up to maxChain; more go to the index map).
+type chain struct{ first, n int32 }
+
+// maxChain bounds a chain's length, and so the cost of a lookup: a name
+// with more frames (nameless functions, one function of many lines) has
+// the others in the map.
+const maxChain = 16
+
+// frameKey identifies a frame by content, its strings by canonical index:
+// keys are equal exactly when frames are. An unsymbolized frame has the
+// empty string's index as name and file; a location without a mapping,
+// the mapping whose file and build ID are empty.
+type frameKey struct {
+	name, file, mapping int32
+	inlined             bool
+	line                int64
+	address             uint64
+}
+
+func (ft *frameTable) reset() {
+	ft.frames = ft.frames[:0]
+	ft.keys = ft.keys[:0]
+	ft.next = ft.next[:0]
+	ft.locFrames = ft.locFrames[:0]
+	ft.locSpans = ft.locSpans[:0]
+	ft.locCanon = ft.locCanon[:0]
+	clear(ft.multi)
+	ft.mapCanon = ft.mapCanon[:0]
+	ft.mapTexts = ft.mapTexts[:0]
+	clear(ft.index)
+	clear(ft.mapByText)
+}
+
+// build computes the frames of every location of t.
+func (ft *frameTable) build(t *tables) {
+	if ft.index == nil {
+		ft.index = map[frameKey]int32{}
+		ft.mapByText = map[[2]int32]int32{}
+	}
+	ft.byText.reset(len(t.strs))
+	ft.canon = resize(ft.canon, len(t.strs))
+	ft.valid = resize(ft.valid, len(t.strs))
+	ft.chains = resize(ft.chains, len(t.strs))
+	ft.noMapping = ft.canonicalMapping(t, 0, 0) // strs[0] is ""
+	for _, m := range t.mappings {
+		ft.mapCanon = append(ft.mapCanon, ft.canonicalMapping(t, m.file, m.buildID))
+	}
+	for i := range t.locations {
+		start := int32(len(ft.locFrames))
+		ft.location(t, &t.locations[i])
+		ft.locSpans = append(ft.locSpans, span{start, int32(len(ft.locFrames))})
+	}
+	ft.canonicalLocations()
+}
+
+// canonicalLocations finds, for each location, the first location with
+// the same frames.
+func (ft *frameTable) canonicalLocations() {
+	ft.single = resize(ft.single, len(ft.frames))
+	for i, sp := range ft.locSpans {
+		c := int32(i)
+		if fs := ft.locFrames[sp.start:sp.end]; len(fs) == 1 {
+			if first := ft.single[fs[0]]; first != 0 {
+				c = first - 1
+			} else {
+				ft.single[fs[0]] = c + 1
+			}
+		} else {
+			if ft.multi == nil {
+				ft.multi = map[string]int32{}
+			}
+			if first, ok := ft.multi[int32sKey(fs)]; ok {
+				c = first
+			} else {
+				ft.multi[int32sKey(fs)] = c // the key aliases locFrames, unchanged until reset
+			}
+		}
+		ft.locCanon = append(ft.locCanon, c)
 	}
 }
 
-// location returns loc's frames, innermost first.
-func (t *frameTable) location(loc *profile.Location) []int32 {
-	if ids, ok := t.locs[loc]; ok {
-		return ids
+// location appends loc's frames. pprof lists a location's lines innermost
+// first, each inlined into the next, the last being the function the code
+// physically belongs to. A location without lines is an unsymbolized
+// address, kept object-relative so it can be symbolized later.
+func (ft *frameTable) location(t *tables, loc *location) {
+	k := frameKey{mapping: ft.noMapping}
+	var m *mapping
+	if loc.mapping >= 0 {
+		m = &t.mappings[loc.mapping]
+		k.mapping = ft.mapCanon[loc.mapping]
 	}
-	fs := locationFrames(loc)
-	ids := make([]int32, len(fs))
-	for i, f := range fs {
-		ids[i] = t.intern(f)
+	if loc.lines.len() == 0 {
+		empty := ft.canonical(t, 0)
+		k.name, k.file, k.address = empty, empty, objectAddress(loc.address, m)
+		ft.locFrames = append(ft.locFrames, ft.intern(k))
+		return
 	}
-	t.locs[loc] = ids
-	return ids
+	for j := loc.lines.start; j < loc.lines.end; j++ {
+		ln := &t.lines[j]
+		fn := &t.functions[ln.function]
+		name := fn.name
+		if t.strs[name] == "" {
+			name = fn.systemName
+		}
+		k.name, k.file = ft.canonical(t, name), ft.canonical(t, fn.filename)
+		k.line, k.inlined = ln.line, j < loc.lines.end-1
+		ft.locFrames = append(ft.locFrames, ft.intern(k))
+	}
 }
 
-func (t *frameTable) intern(f model.Frame) int32 {
-	if id, ok := t.index[f]; ok {
-		return id
+func (ft *frameTable) intern(k frameKey) int32 {
+	ch := &ft.chains[k.name]
+	for id := ch.first - 1; id >= 0; id = ft.next[id] {
+		if ft.keys[id] == k {
+			return id
+		}
 	}
-	id := int32(len(t.frames))
-	t.frames = append(t.frames, f)
-	t.index[f] = id
+	if ch.n == maxChain {
+		if id, ok := ft.index[k]; ok {
+			return id
+		}
+	}
+	id := int32(len(ft.frames))
+	if ch.n < maxChain {
+		ft.next = append(ft.next, ch.first-1)
+		ch.first, ch.n = id+1, ch.n+1
+	} else {
+		ft.next = append(ft.next, -1)
+		ft.index[k] = id
+	}
+	ft.keys = append(ft.keys, k)
+	mt := ft.mapTexts[k.mapping]
+	f := model.Frame{
+		Function: ft.valid[k.name], File: ft.valid[k.file], Line: k.line, Inlined: k.inlined,
+		Mapping: mt[0], BuildID: mt[1], Address: k.address,
+	}
+	ft.frames = append(ft.frames, f)
 	return id
 }
 
-// locationFrames expands a location: pprof lists its lines innermost first,
-// each inlined into the next, the last being the function the code
-// physically belongs to. A location without lines is an unsymbolized
-// address, kept object-relative so it can be symbolized later.
-func locationFrames(loc *profile.Location) []model.Frame {
-	var file, buildID string
-	if m := loc.Mapping; m != nil {
-		file, buildID = validString(m.File), validString(m.BuildID)
+// canonical returns the canonical index of string i, validating it the
+// first time.
+func (ft *frameTable) canonical(t *tables, i int64) int32 {
+	if c := ft.canon[i]; c != 0 {
+		return c - 1
 	}
-	if len(loc.Line) == 0 {
-		return []model.Frame{{Mapping: file, BuildID: buildID, Address: objectAddress(loc)}}
+	s := validString(t.strs[i])
+	c := ft.byText.find(s, int32(i), ft.valid)
+	if c == int32(i) {
+		ft.valid[c] = s
 	}
-	fs := make([]model.Frame, len(loc.Line))
-	for i, ln := range loc.Line {
-		fs[i] = model.Frame{
-			Function: validString(functionName(ln.Function)),
-			File:     validString(ln.Function.Filename),
-			Line:     ln.Line,
-			Inlined:  i < len(loc.Line)-1,
-			Mapping:  file,
-			BuildID:  buildID,
-		}
-	}
-	return fs
+	ft.canon[i] = c + 1
+	return c
 }
 
-func functionName(f *profile.Function) string {
-	if f.Name != "" {
-		return f.Name
+// textIndex finds strings of the string table by text: a hash table of
+// indexes, open addressing, for up to half as many strings as it has
+// slots. It costs a third of a map[string]int32, which matters at a few
+// thousand new strings per profile.
+type textIndex struct {
+	seed  maphash.Seed
+	slots []uint64 // hash>>32<<32 | index+1; 0 is free
+}
+
+// reset empties x for up to n strings.
+func (x *textIndex) reset(n int) {
+	if x.slots == nil {
+		x.seed = maphash.MakeSeed()
 	}
-	return f.SystemName
+	size := 16
+	for size < 2*n {
+		size *= 2
+	}
+	x.slots = resize(x.slots, size)
+}
+
+// find returns the index of the string of text s (texts holds the
+// strings by index), adding i as that index if there is none.
+func (x *textIndex) find(s string, i int32, texts []string) int32 {
+	h := maphash.String(x.seed, s)
+	mask := uint64(len(x.slots) - 1)
+	for pos := h & mask; ; pos = (pos + 1) & mask {
+		slot := x.slots[pos]
+		if slot == 0 {
+			x.slots[pos] = h>>32<<32 | uint64(i+1)
+			return i
+		}
+		if slot>>32 == h>>32 {
+			if j := int32(uint32(slot)) - 1; texts[j] == s {
+				return j
+			}
+		}
+	}
+}
+
+// canonicalMapping returns the canonical mapping of a mapping's file and
+// build ID (string indexes).
+func (ft *frameTable) canonicalMapping(t *tables, file, buildID int64) int32 {
+	k := [2]int32{ft.canonical(t, file), ft.canonical(t, buildID)}
+	c, ok := ft.mapByText[k]
+	if !ok {
+		c = int32(len(ft.mapTexts))
+		ft.mapByText[k] = c
+		ft.mapTexts = append(ft.mapTexts, [2]string{ft.valid[k[0]], ft.valid[k[1]]})
+	}
+	return c
 }
 
 // objectAddress is docs/wire.md's address - memory_start + file_offset: the
 // address within the object file, the same in every process mapping it.
-func objectAddress(loc *profile.Location) uint64 {
-	m := loc.Mapping
-	if m == nil || loc.Address < m.Start {
-		return loc.Address
+func objectAddress(addr uint64, m *mapping) uint64 {
+	if m == nil || addr < m.start {
+		return addr
 	}
-	return loc.Address - m.Start + m.Offset
+	return addr - m.start + m.offset
 }
 
-// stackTable interns stacks (leaf-first frame ids) of one pprof profile, so
-// that the samples of a stack merge and each output profile refers to it by id.
+// stackTable interns the stacks of one profile, as sequences of canonical
+// locations (frameTable), so that the samples of a stack merge and each
+// output profile refers to it by id.
 type stackTable struct {
-	stacks [][]int32
+	locs   []int32 // every stack's canonical locations, leaf first
+	spans  []span  // per stack, its range of locs
+	depths []int32 // per stack, its frames
 	index  map[string]int32
-	key    []byte
-	buf    []int32
 }
 
-func (t *stackTable) add(s *profile.Sample, frames *frameTable) int32 {
-	t.buf = t.buf[:0]
-	for _, loc := range s.Location {
-		t.buf = append(t.buf, frames.location(loc)...)
+func (st *stackTable) reset() {
+	clear(st.index) // its keys alias locs, about to be overwritten
+	st.locs = st.locs[:0]
+	st.spans = st.spans[:0]
+	st.depths = st.depths[:0]
+}
+
+// add interns the stack of sample s, of depth frames.
+func (st *stackTable) add(t *tables, s sample, ft *frameTable, depth int32) int32 {
+	start := len(st.locs)
+	for _, li := range t.sampleLocs[s.locs.start:s.locs.end] {
+		st.locs = append(st.locs, ft.locCanon[li])
 	}
-	t.key = t.key[:0]
-	for _, f := range t.buf {
-		t.key = binary.LittleEndian.AppendUint32(t.key, uint32(f))
-	}
-	if id, ok := t.index[string(t.key)]; ok {
+	if id, ok := st.index[int32sKey(st.locs[start:])]; ok {
+		st.locs = st.locs[:start]
 		return id
 	}
-	id := int32(len(t.stacks))
-	t.stacks = append(t.stacks, append([]int32(nil), t.buf...))
-	t.index[string(t.key)] = id
+	id := int32(len(st.spans))
+	st.spans = append(st.spans, span{int32(start), int32(len(st.locs))})
+	st.depths = append(st.depths, depth)
+	if st.index == nil {
+		st.index = map[string]int32{}
+	}
+	// The key aliases locs, which only grows until reset: its bytes stay
+	// as they are (an append that moves locs leaves them behind).
+	st.index[int32sKey(st.locs[start:])] = id
 	return id
+}
+
+// stack returns the canonical locations of stack id.
+func (st *stackTable) stack(id int32) []int32 {
+	sp := st.spans[id]
+	return st.locs[sp.start:sp.end]
+}
+
+// int32sKey returns the bytes of s as a string, for a map key, without
+// copying: s must not change while the key is in use.
+func int32sKey(s []int32) string {
+	if len(s) == 0 {
+		return ""
+	}
+	return unsafe.String((*byte)(unsafe.Pointer(&s[0])), 4*len(s))
 }

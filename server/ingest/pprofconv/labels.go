@@ -1,10 +1,11 @@
 package pprofconv
 
 import (
+	"encoding/binary"
 	"slices"
 	"strings"
+	"unsafe"
 
-	"github.com/google/pprof/profile"
 	"github.com/prometheus/prometheus/model/labels"
 )
 
@@ -62,47 +63,161 @@ type sampleSet struct {
 	reserved  int // labels dropped: reserved or empty name
 }
 
-// rawKey identifies a sample's label set before sanitizing, so samples of
-// the same set (most of them) are sanitized once.
-func rawKey(s *profile.Sample, buf []byte) []byte {
-	keys := make([]string, 0, len(s.Label))
-	for k := range s.Label {
-		keys = append(keys, k)
+// labelText is one name of a sample's labels and its first value.
+type labelText struct{ name, value string }
+
+// labelSets interns the label sets of one profile's samples. A sample's
+// labels are looked up by their string indexes, as sent: samples of one
+// set usually list the same indexes (an agent writes them per process),
+// so they are read as text once. Sets are then equal by text, so that
+// samples whose labels differ only in order or indexes share a set, its
+// sanitizing and its filter calls.
+type labelSets struct {
+	sets   []sampleSet
+	byText map[string]int32 // text key (textKey) → set
+	byIdx  map[string]int32 // the sample's labels (index pairs) → set
+	prev   []label          // the labels of the previous sample looked up
+	prevID int32            // their set + 1, 0 for none
+	texts  []labelText
+	seen   map[string]bool // names in texts, for samples with many labels
+	key    []byte
+}
+
+func (ls *labelSets) reset() {
+	ls.sets = ls.sets[:0]
+	clear(ls.byText)
+	clear(ls.byIdx) // its keys alias the tables' labels, about to be overwritten
+	ls.prev, ls.prevID = nil, 0
+}
+
+// set returns the set of sample i's labels, checking them against lim the
+// first time the set is seen.
+func (ls *labelSets) set(t *tables, i int, s sample, base labels.Labels, lim Limits) (int32, error) {
+	labs := t.labels[s.labels.start:s.labels.end]
+	if ls.prevID != 0 && slices.Equal(labs, ls.prev) {
+		return ls.prevID - 1, nil
 	}
-	slices.Sort(keys)
-	buf = buf[:0]
-	for _, k := range keys {
-		buf = append(buf, k...)
-		buf = append(buf, 0xff)
-		if vs := s.Label[k]; len(vs) > 0 {
-			buf = append(buf, vs[0]...)
+	id, ok := ls.byIdx[labelsKey(labs)]
+	if !ok {
+		var err error
+		if id, err = ls.bySetText(t, i, labs, base, lim); err != nil {
+			return 0, err
 		}
-		buf = append(buf, 0xff)
+		if ls.byIdx == nil {
+			ls.byIdx = map[string]int32{}
+		}
+		ls.byIdx[labelsKey(labs)] = id
+	}
+	ls.prev, ls.prevID = labs, id+1
+	return id, nil
+}
+
+// bySetText reads labs as pprof does (map[string][]string: a name's first
+// value counts), checks them and returns their set.
+func (ls *labelSets) bySetText(t *tables, i int, labs []label, base labels.Labels, lim Limits) (int32, error) {
+	ls.texts = ls.texts[:0]
+	clear(ls.seen)
+	for _, l := range labs {
+		name := t.str(l.key)
+		if ls.has(name, len(labs)) {
+			continue
+		}
+		if len(ls.texts) == lim.MaxSampleLabels {
+			return 0, Errorf(ErrBadLabels, "sample %d has %d labels, more than the limit of %d", i, countNames(t, labs), lim.MaxSampleLabels)
+		}
+		ls.texts = append(ls.texts, labelText{name, t.str(l.str)})
+	}
+	// Sorted names make the winner deterministic when two sanitize to the
+	// same name ("http.method" and "http_method").
+	slices.SortFunc(ls.texts, func(a, b labelText) int { return strings.Compare(a.name, b.name) })
+	if err := checkLabels(i, ls.texts, lim); err != nil {
+		return 0, err
+	}
+	ls.key = textKey(ls.key[:0], ls.texts)
+	id, ok := ls.byText[string(ls.key)]
+	if !ok {
+		id = int32(len(ls.sets))
+		ls.sets = append(ls.sets, newSampleSet(ls.texts, base))
+		if ls.byText == nil {
+			ls.byText = map[string]int32{}
+		}
+		ls.byText[string(ls.key)] = id
+	}
+	return id, nil
+}
+
+// has reports whether texts has name, and records it in seen when a
+// sample has so many labels that scanning texts would cost too much.
+func (ls *labelSets) has(name string, labels int) bool {
+	if labels <= 16 {
+		return slices.ContainsFunc(ls.texts, func(x labelText) bool { return x.name == name })
+	}
+	if ls.seen == nil {
+		ls.seen = map[string]bool{}
+	}
+	if ls.seen[name] {
+		return true
+	}
+	ls.seen[name] = true
+	return false
+}
+
+func countNames(t *tables, labs []label) int {
+	names := map[string]bool{}
+	for _, l := range labs {
+		names[t.str(l.key)] = true
+	}
+	return len(names)
+}
+
+func checkLabels(i int, texts []labelText, lim Limits) error {
+	for _, l := range texts {
+		if len(l.name) > lim.MaxLabelName {
+			return Errorf(ErrBadLabels, "sample %d: label name %.40q... is longer than %d bytes", i, l.name, lim.MaxLabelName)
+		}
+		if len(l.value) > lim.MaxLabelValue {
+			return Errorf(ErrBadLabels, "sample %d: value of label %q is longer than %s", i, l.name, FormatBytes(int64(lim.MaxLabelValue)))
+		}
+	}
+	return nil
+}
+
+// textKey identifies a label set by its text: names and values,
+// length-prefixed.
+func textKey(buf []byte, texts []labelText) []byte {
+	for _, l := range texts {
+		buf = binary.AppendUvarint(buf, uint64(len(l.name)))
+		buf = append(buf, l.name...)
+		buf = binary.AppendUvarint(buf, uint64(len(l.value)))
+		buf = append(buf, l.value...)
 	}
 	return buf
 }
 
-// newSampleSet sanitizes a sample's string labels. Numeric labels are
-// ignored: they are per-sample measurements (Go's heap profile puts the
-// allocation size there), not series identity. Of several values for one
-// name only the first is kept. Empty values mean "absent", as in Prometheus.
-func newSampleSet(s *profile.Sample, base labels.Labels) sampleSet {
-	keys := make([]string, 0, len(s.Label))
-	for k := range s.Label {
-		keys = append(keys, k)
+// labelsKey returns the bytes of labs as a string, for a map key, without
+// copying: labs must not change while the key is in use.
+func labelsKey(labs []label) string {
+	if len(labs) == 0 {
+		return ""
 	}
-	// Sorted raw names make the winner deterministic when two sanitize to
-	// the same name ("http.method" and "http_method").
-	slices.Sort(keys)
+	return unsafe.String((*byte)(unsafe.Pointer(&labs[0])), len(labs)*int(unsafe.Sizeof(label{})))
+}
+
+// newSampleSet sanitizes a sample's string labels, sorted by name.
+// Numeric labels are ignored: they are per-sample measurements (Go's heap
+// profile puts the allocation size there), not series identity. Of several
+// values for one name only the first is kept. Empty values mean "absent",
+// as in Prometheus. Names and values are copied: the limiter keeps them,
+// and the protobuf buffer they alias is reused.
+func newSampleSet(texts []labelText, base labels.Labels) sampleSet {
 	var set sampleSet
-	b := labels.NewScratchBuilder(len(keys))
-	seen := make(map[string]bool, len(keys))
-	for _, k := range keys {
-		vs := s.Label[k]
-		if len(vs) == 0 || vs[0] == "" {
+	b := labels.NewScratchBuilder(len(texts))
+	seen := make(map[string]bool, len(texts))
+	for _, l := range texts {
+		if l.value == "" {
 			continue
 		}
-		name := SanitizeLabelName(k)
+		name := SanitizeLabelName(l.name)
 		switch {
 		case name == "" || ReservedLabelName(name):
 			set.reserved++
@@ -110,7 +225,7 @@ func newSampleSet(s *profile.Sample, base labels.Labels) sampleSet {
 			set.conflicts++
 		default:
 			seen[name] = true
-			b.Add(name, validString(vs[0]))
+			b.Add(strings.Clone(name), strings.Clone(validString(l.value)))
 		}
 	}
 	b.Sort()

@@ -3,8 +3,6 @@ package pprofconv
 import (
 	"math"
 	"unicode/utf8"
-
-	"github.com/google/pprof/profile"
 )
 
 // Limits bound what one profile may cost. A zero field takes its default.
@@ -49,27 +47,30 @@ func (l Limits) withDefaults() Limits {
 	return l
 }
 
-// check rejects what Convert must not process: inconsistent profiles,
-// negative values, totals that overflow, and anything over the limits. It
-// runs before any output is built, so a rejected profile has no side
-// effects (the label filter, a cardinality limiter, is never consulted).
-func check(p *profile.Profile, types []string, lim Limits) error {
-	if err := p.CheckValid(); err != nil {
-		return Errorf(ErrMalformed, "invalid pprof: %w", err)
+// check rejects what Convert must not process: negative values, totals
+// that overflow, and anything over the limits (the profile's consistency,
+// pprof's CheckValid, was checked when it was decoded). It runs before any
+// output is built, so a rejected profile has no side effects (the label
+// filter, a cardinality limiter, is never consulted). Along the way it
+// builds the frame table and finds each sample's label set.
+func (c *converter) check() error {
+	t, lim := &c.t, c.lim
+	if len(t.samples) > lim.MaxSamples {
+		return Errorf(ErrTooLarge, "profile has %d samples, more than the limit of %d", len(t.samples), lim.MaxSamples)
 	}
-	if len(p.Sample) > lim.MaxSamples {
-		return Errorf(ErrTooLarge, "profile has %d samples, more than the limit of %d", len(p.Sample), lim.MaxSamples)
+	if len(t.locations) > lim.MaxLocations {
+		return Errorf(ErrTooLarge, "profile has %d locations, more than the limit of %d", len(t.locations), lim.MaxLocations)
 	}
-	if len(p.Location) > lim.MaxLocations {
-		return Errorf(ErrTooLarge, "profile has %d locations, more than the limit of %d", len(p.Location), lim.MaxLocations)
+	if t.timeNanos < 0 || t.durationNanos < 0 {
+		return Errorf(ErrMalformed, "profile has a negative time (%d) or duration (%d)", t.timeNanos, t.durationNanos)
 	}
-	if p.TimeNanos < 0 || p.DurationNanos < 0 {
-		return Errorf(ErrMalformed, "profile has a negative time (%d) or duration (%d)", p.TimeNanos, p.DurationNanos)
-	}
+	c.frames.build(t)
+	c.sampleSets = resize(c.sampleSets, len(t.samples))
+	c.depths = resize(c.depths, len(t.samples))
+	c.totals = resize(c.totals, len(c.names))
 	frames := 0
-	totals := make([]int64, len(types))
-	for i, s := range p.Sample {
-		n, err := checkSample(i, s, types, p.SampleType, lim)
+	for i, s := range t.samples {
+		n, err := c.checkSample(i, s)
 		if err != nil {
 			return err
 		}
@@ -78,7 +79,7 @@ func check(p *profile.Profile, types []string, lim Limits) error {
 			return Errorf(ErrTooLarge, "profile has more than %d stack frames in all", lim.MaxStackFrames)
 		}
 		frames += n
-		if err := addTotals(totals, s.Value, p.SampleType); err != nil {
+		if err := c.addTotals(t.values[s.values.start:s.values.end]); err != nil {
 			return err
 		}
 	}
@@ -87,53 +88,41 @@ func check(p *profile.Profile, types []string, lim Limits) error {
 
 // addTotals sums values per type. Totals within int64 guarantee that no
 // sum Convert makes (of some samples of one type) overflows.
-func addTotals(totals, values []int64, st []*profile.ValueType) error {
+func (c *converter) addTotals(values []int64) error {
 	for j, v := range values {
-		if v > math.MaxInt64-totals[j] {
-			return Errorf(ErrMalformed, "%s values add up to more than 64 bits hold", st[j].Type)
+		if v > math.MaxInt64-c.totals[j] {
+			return Errorf(ErrMalformed, "%s values add up to more than 64 bits hold", c.sts[j].typ)
 		}
-		totals[j] += v
+		c.totals[j] += v
 	}
 	return nil
 }
 
 // checkSample returns how many stack frames the sample adds to the output.
-func checkSample(i int, s *profile.Sample, types []string, st []*profile.ValueType, lim Limits) (int, error) {
+func (c *converter) checkSample(i int, s sample) (int, error) {
+	t, lim := &c.t, c.lim
 	kept := 0
-	for j, v := range s.Value {
+	for j, v := range t.values[s.values.start:s.values.end] {
 		if v < 0 {
-			return 0, Errorf(ErrMalformed, "sample %d has negative %s value %d (diff profiles are not supported)", i, st[j].Type, v)
+			return 0, Errorf(ErrMalformed, "sample %d has negative %s value %d (diff profiles are not supported)", i, c.sts[j].typ, v)
 		}
-		if v > 0 && types[j] != "" {
+		if v > 0 && c.names[j] != "" {
 			kept++
 		}
 	}
-	depth := 0
-	for _, loc := range s.Location {
-		depth += max(1, len(loc.Line))
+	depth := 0 // a location's frames: one per line, or one unsymbolized
+	for _, li := range t.sampleLocs[s.locs.start:s.locs.end] {
+		depth += c.frames.locSpans[li].len()
 	}
 	if depth > lim.MaxStackDepth {
 		return 0, Errorf(ErrTooLarge, "sample %d has %d frames, more than the limit of %d", i, depth, lim.MaxStackDepth)
 	}
-	if err := checkLabels(i, s, lim); err != nil {
+	set, err := c.sets.set(t, i, s, c.opt.Labels, lim)
+	if err != nil {
 		return 0, err
 	}
+	c.sampleSets[i], c.depths[i] = set, int32(depth)
 	return depth * kept, nil
-}
-
-func checkLabels(i int, s *profile.Sample, lim Limits) error {
-	if len(s.Label) > lim.MaxSampleLabels {
-		return Errorf(ErrBadLabels, "sample %d has %d labels, more than the limit of %d", i, len(s.Label), lim.MaxSampleLabels)
-	}
-	for k, vs := range s.Label {
-		if len(k) > lim.MaxLabelName {
-			return Errorf(ErrBadLabels, "sample %d: label name %.40q... is longer than %d bytes", i, k, lim.MaxLabelName)
-		}
-		if len(vs) > 0 && len(vs[0]) > lim.MaxLabelValue {
-			return Errorf(ErrBadLabels, "sample %d: value of label %q is longer than %s", i, k, FormatBytes(int64(lim.MaxLabelValue)))
-		}
-	}
-	return nil
 }
 
 // validString makes s valid UTF-8: labels and frames end up in JSON and

@@ -1,6 +1,8 @@
 package pprofconv
 
 import (
+	"slices"
+
 	"github.com/google/pprof/profile"
 )
 
@@ -16,6 +18,9 @@ const (
 	HintMutex Hint = "mutex"
 )
 
+// sampleType is a pprof value type's text.
+type sampleType struct{ typ, unit string }
+
 // typeNames returns the model type name of each sample type, "" for one
 // not kept:
 //   - samples/count is dropped next to cpu/nanoseconds or off_cpu/nanoseconds
@@ -28,33 +33,40 @@ const (
 //
 // Two types with the same name are told apart by their unit (cpu_count).
 func typeNames(st []*profile.ValueType, hint Hint) ([]string, error) {
-	names := make([]string, len(st))
-	seen := make(map[string]bool, len(st))
-	redundant := hasTimeType(st)
+	sts := make([]sampleType, len(st))
 	for i, t := range st {
 		if t == nil {
 			return nil, Errorf(ErrMalformed, "invalid pprof: sample type %d is missing", i)
 		}
-		if redundant && t.Type == "samples" && t.Unit == "count" {
+		sts[i] = sampleType{t.Type, t.Unit}
+	}
+	return appendTypeNames(nil, sts, hint)
+}
+
+// appendTypeNames appends the names of sts to names (see typeNames).
+func appendTypeNames(names []string, sts []sampleType, hint Hint) ([]string, error) {
+	redundant := hasTimeType(sts)
+	start := len(names)
+	for _, t := range sts {
+		if redundant && t.typ == "samples" && t.unit == "count" {
+			names = append(names, "")
 			continue
 		}
-		name := typeName(t.Type, hint)
-		if seen[name] {
-			name += "_" + SanitizeLabelName(t.Unit)
+		name := typeName(t.typ, hint)
+		if slices.Contains(names[start:], name) {
+			name += "_" + SanitizeLabelName(t.unit)
 		}
-		if seen[name] || seen[t.Type+"/"+t.Unit] {
-			return nil, Errorf(ErrMalformed, "profile has two sample types named %s/%s", t.Type, t.Unit)
+		if slices.Contains(names[start:], name) || slices.Contains(sts[:len(names)-start], t) {
+			return nil, Errorf(ErrMalformed, "profile has two sample types named %s/%s", t.typ, t.unit)
 		}
-		seen[t.Type+"/"+t.Unit] = true
-		seen[name] = true
-		names[i] = name
+		names = append(names, name)
 	}
 	return names, nil
 }
 
-func hasTimeType(st []*profile.ValueType) bool {
-	for _, t := range st {
-		if t != nil && (t.Type == "cpu" || t.Type == "off_cpu") && t.Unit == "nanoseconds" {
+func hasTimeType(sts []sampleType) bool {
+	for _, t := range sts {
+		if (t.typ == "cpu" || t.typ == "off_cpu") && t.unit == "nanoseconds" {
 			return true
 		}
 	}

@@ -49,6 +49,17 @@ func Delta(cur, prev *profile.Profile, sts map[string]SampleType) (*profile.Prof
 	return d, nil, nil
 }
 
+// AnyCumulative reports whether sample_type_config marks any type
+// cumulative: if not, Delta leaves every profile as it is.
+func AnyCumulative(sts map[string]SampleType) bool {
+	for _, st := range sts {
+		if st.Cumulative {
+			return true
+		}
+	}
+	return false
+}
+
 // cumulative flags the cumulative sample types of p, nil if there are none.
 func cumulative(p *profile.Profile, sts map[string]SampleType) []bool {
 	var cum []bool

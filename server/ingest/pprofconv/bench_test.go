@@ -1,0 +1,101 @@
+package pprofconv
+
+import (
+	"fmt"
+	"testing"
+
+	"github.com/flightrec/flightrec/server/ingest/internal/pproftest"
+)
+
+// The benchmarks take one node's agent request: 3 processes × 300 stacks
+// × depth 34 over 3000 functions (pproftest.Agent).
+
+func BenchmarkInflate(b *testing.B) {
+	body := pproftest.Encode(pproftest.Agent(pproftest.Config{}))
+	b.SetBytes(int64(len(body)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := Inflate(body, 64<<20); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkParse(b *testing.B) {
+	raw := pproftest.EncodeUncompressed(pproftest.Agent(pproftest.Config{}))
+	b.SetBytes(int64(len(raw)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := Parse(raw); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkConvert(b *testing.B) {
+	p, err := Parse(pproftest.EncodeUncompressed(pproftest.Agent(pproftest.Config{})))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, _, err := Convert(p, Options{}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkScratch is the ingest path: inflate, decode, convert, release,
+// for a node of 3 processes (88 KB gzipped, 296 KB raw) and one of 2
+// (66 KB, 215 KB: about the server benchmark's average node).
+func BenchmarkScratch(b *testing.B) {
+	for _, procs := range []int{3, 2} {
+		b.Run(fmt.Sprintf("procs=%d", procs), func(b *testing.B) {
+			body := pproftest.Encode(pproftest.Agent(pproftest.Config{Processes: procs}))
+			b.SetBytes(int64(len(body)))
+			b.ReportAllocs()
+			for b.Loop() {
+				s := NewScratch()
+				if err := s.Decode(body, 64<<20); err != nil {
+					b.Fatal(err)
+				}
+				if _, _, err := s.Convert(Options{}); err != nil {
+					b.Fatal(err)
+				}
+				s.Release()
+			}
+		})
+	}
+}
+
+// BenchmarkScratchDecode decodes the protobuf, uncompressed.
+func BenchmarkScratchDecode(b *testing.B) {
+	raw := pproftest.EncodeUncompressed(pproftest.Agent(pproftest.Config{}))
+	b.SetBytes(int64(len(raw)))
+	b.ReportAllocs()
+	for b.Loop() {
+		s := NewScratch()
+		if err := s.Decode(raw, 64<<20); err != nil {
+			b.Fatal(err)
+		}
+		s.Release()
+	}
+}
+
+// BenchmarkScratchConvert converts the decoded protobuf.
+func BenchmarkScratchConvert(b *testing.B) {
+	raw := pproftest.EncodeUncompressed(pproftest.Agent(pproftest.Config{}))
+	b.ReportAllocs()
+	s := NewScratch()
+	b.StopTimer()
+	for range b.N {
+		if err := s.Decode(raw, 64<<20); err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+		if _, _, err := s.Convert(Options{}); err != nil {
+			b.Fatal(err)
+		}
+		b.StopTimer()
+	}
+}
