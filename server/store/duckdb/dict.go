@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"hash/maphash"
 	"sync"
 
 	"github.com/prometheus/prometheus/model/labels"
@@ -34,11 +35,21 @@ type dictionary struct {
 
 	locations []locKey
 	locByKey  map[locKey]uint32
+	// frameByKey finds a frame's location in one lookup; the three maps
+	// above are how it is stored and rebuilt.
+	frameByKey map[model.Frame]uint32
 
 	stacks      []stackNode
 	stackByKey  map[stackNode]uint32
 	stackByHash map[uint64]uint32 // whole stacks by stackHash of their locations: one lookup per stack
 	stackHashes []uint64          // per stack id, its stackHash
+	// stackByFP finds a known stack from its frames' content alone, with no
+	// per-frame lookup: the fingerprint chains frame fingerprints root
+	// first. A 64-bit fingerprint identifies a stack among millions with a
+	// collision probability below 1e-7; that is the trade for ingest speed.
+	stackByFP map[uint64]uint32
+	stackFPs  []uint64 // per stack id
+	seed      maphash.Seed
 
 	// persisted counts, per table, the entries already written: ids are
 	// assigned densely, so the ones from persisted on are written by the
@@ -77,10 +88,14 @@ func newDictionary() *dictionary {
 		mapByKey:     map[mapKey]uint32{},
 		locations:    []locKey{{}},
 		locByKey:     map[locKey]uint32{},
+		frameByKey:   map[model.Frame]uint32{},
 		stacks:       []stackNode{{}},
 		stackByKey:   map[stackNode]uint32{},
 		stackByHash:  map[uint64]uint32{},
 		stackHashes:  []uint64{0},
+		stackByFP:    map[uint64]uint32{},
+		stackFPs:     []uint64{0},
+		seed:         maphash.MakeSeed(),
 	}
 }
 
@@ -140,6 +155,7 @@ func (d *dictionary) internFrame(f model.Frame) uint32 {
 		d.locations = append(d.locations, lk)
 		d.locByKey[lk] = lid
 	}
+	d.frameByKey[f] = lid
 	return lid
 }
 
@@ -151,17 +167,31 @@ func (d *dictionary) internStack(parent, location uint32) uint32 {
 	return d.addStack(k)
 }
 
-// addStack appends a new stack node and indexes it by its hash; d.mu is held.
+// addStack appends a new stack node and indexes it by its hash and its
+// fingerprint; d.mu is held.
 func (d *dictionary) addStack(k stackNode) uint32 {
 	id := uint32(len(d.stacks))
 	h := stackHash(d.stackHashes[k.parent], k.location)
+	fp := fpChain(d.stackFPs[k.parent], d.frameFP(d.frame(k.location)))
 	d.stacks = append(d.stacks, k)
 	d.stackHashes = append(d.stackHashes, h)
+	d.stackFPs = append(d.stackFPs, fp)
 	d.stackByKey[k] = id
 	if _, taken := d.stackByHash[h]; !taken {
 		d.stackByHash[h] = id // on a collision the first keeps the slot; stackIs checks
 	}
+	d.stackByFP[fp] = id
 	return id
+}
+
+// frameFP fingerprints a frame's content.
+func (d *dictionary) frameFP(f model.Frame) uint64 {
+	return maphash.Comparable(d.seed, f)
+}
+
+// fpChain extends a stack's fingerprint by one (callee) frame.
+func fpChain(parent, frame uint64) uint64 {
+	return stackHash(parent, uint32(frame)) ^ stackHash(parent+1, uint32(frame>>32))
 }
 
 // frame rebuilds a frame from its location id; d.mu is held.
@@ -242,8 +272,12 @@ func loadDictionary(ctx context.Context, db *sql.DB) (*dictionary, error) {
 			if err := r.Scan(&id, &k.function, &k.mapping, &k.line, &k.inlined, &k.address); err != nil {
 				return err
 			}
+			if int(k.function) >= len(d.functions) || int(k.mapping) >= len(d.mappings) {
+				return d.expect(false)
+			}
 			d.locations = append(d.locations, k)
 			d.locByKey[k] = id
+			d.frameByKey[d.frame(id)] = id
 			return d.expect(int(id) == len(d.locations)-1)
 		}},
 		{"stacks", "SELECT id, parent, location_id FROM stacks ORDER BY id", func(r *sql.Rows) error {
@@ -263,6 +297,7 @@ func loadDictionary(ctx context.Context, db *sql.DB) (*dictionary, error) {
 			return nil, fmt.Errorf("load %s: %w", l.table, err)
 		}
 	}
+	d.persisted = d.counts() // what was loaded is stored: commits write only what follows
 	return d, nil
 }
 
@@ -273,13 +308,24 @@ func (d *dictionary) expect(ok bool) error {
 	return nil
 }
 
+// scanAll runs query and calls scan on each row. Cancelling ctx stops the
+// scan between rows, never inside DuckDB: an interrupted DuckDB query can
+// keep its connection's state alive after the store is closed, which leaks
+// memory and makes reopening the same file spin forever in DuckDB's
+// instance cache (reproduced on duckdb-go v2.10506.0).
 func scanAll(ctx context.Context, db *sql.DB, query string, scan func(*sql.Rows) error, args ...any) error {
-	rows, err := db.QueryContext(ctx, query, args...)
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	rows, err := db.QueryContext(context.WithoutCancel(ctx), query, args...)
 	if err != nil {
 		return err
 	}
 	defer rows.Close()
-	for rows.Next() {
+	for n := 0; rows.Next(); n++ {
+		if n%4096 == 0 && ctx.Err() != nil {
+			return ctx.Err()
+		}
 		if err := scan(rows); err != nil {
 			return err
 		}

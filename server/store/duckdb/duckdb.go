@@ -91,7 +91,7 @@ func Open(dir string, opts Options) (*Store, error) {
 		// The perfect-hash aggregate trusts column statistics that a concurrent
 		// append can outgrow mid-query ("statistics ... are corrupt"): stack
 		// and series ids grow while readers run, so use the regular hash table.
-		_, err := execer.ExecContext(context.Background(), fmt.Sprintf("SET memory_limit='%s'; SET perfect_ht_threshold=0; %s", opts.MemoryLimit, threads), nil)
+		_, err := execer.ExecContext(context.Background(), fmt.Sprintf("SET memory_limit='%s'; SET perfect_ht_threshold=0; SET checkpoint_threshold='64MB'; %s", opts.MemoryLimit, threads), nil)
 		return err
 	})
 	if err != nil {

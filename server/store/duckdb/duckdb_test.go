@@ -75,3 +75,57 @@ func TestPlanUsesRollups(t *testing.T) {
 		t.Errorf("merged total %d, want %d", got.Total(), want)
 	}
 }
+
+// TestReopenAfterCancelledQueries cancels merges while they run, closes the
+// store and opens it again: an interrupted DuckDB query used to keep the
+// instance alive, and the reopen then spun forever in DuckDB's instance
+// cache (about one round in ten).
+func TestReopenAfterCancelledQueries(t *testing.T) {
+	dir := t.TempDir()
+	base := time.Now().Add(-time.Hour).Truncate(time.Hour)
+	for round := 0; round < 30; round++ {
+		s, err := Open(dir, Options{Threads: 2})
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := &model.Profile{Type: model.Type{Name: "cpu", SampleType: "cpu", SampleUnit: "nanoseconds", PeriodType: "cpu", PeriodUnit: "nanoseconds"},
+			Labels: labels.FromStrings("service", "a", "round", strings.Repeat("x", round+1)), Time: base.Add(time.Duration(round) * time.Second), Duration: 10 * time.Second, Scale: 1,
+			Stacks: model.StackSet{Frames: []model.Frame{{Function: "f"}, {Function: "g"}}, Stacks: [][]int32{{0, 1}, {1}}, Values: []int64{1, 2}}}
+		if err := s.Append(context.Background(), &model.Batch{Profiles: []*model.Profile{p}}); err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		for r := 0; r < 2; r++ {
+			go func() {
+				defer func() { done <- struct{}{} }()
+				for ctx.Err() == nil {
+					s.Merge(ctx, store.Query{Type: "cpu", Start: base, End: base.Add(time.Hour)})
+				}
+			}()
+		}
+		time.Sleep(30 * time.Millisecond)
+		cancel()
+		<-done
+		<-done
+		if err := s.Close(); err != nil {
+			t.Fatal(err)
+		}
+		opened := make(chan error, 1)
+		go func() {
+			s, err := Open(dir, Options{Threads: 2})
+			if err == nil {
+				err = s.Close()
+			}
+			opened <- err
+		}()
+		select {
+		case err := <-opened:
+			if err != nil {
+				t.Fatal(err)
+			}
+		case <-time.After(30 * time.Second):
+			t.Fatalf("round %d: reopening after cancelled queries hangs", round)
+		}
+	}
+}

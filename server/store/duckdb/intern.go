@@ -36,8 +36,10 @@ func (d *dictionary) intern(p *model.Profile) ids {
 
 // internRun holds one profile's scratch state.
 type internRun struct {
-	locs []uint32 // per frame of the profile, its location id (0: not yet)
-	seq  []uint32 // one stack's location ids, root first
+	locs  []uint32 // per frame of the profile, its location id (0: not yet)
+	fps   []uint64 // per frame of the profile, its fingerprint, where hasFP
+	hasFP []bool
+	seq   []uint32 // one stack's location ids, root first
 }
 
 // run looks p up; with insert it adds what is missing, else it stops at
@@ -58,6 +60,12 @@ func (r *internRun) run(d *dictionary, p *model.Profile, insert bool) (ids, bool
 		out.series = d.internSeries(out.typeID, cloneLabels(p.Labels))
 	}
 	r.locs = resize(r.locs, len(p.Stacks.Frames))
+	if n := len(p.Stacks.Frames); cap(r.fps) < n {
+		r.fps, r.hasFP = make([]uint64, n), make([]bool, n)
+	} else {
+		r.fps, r.hasFP = r.fps[:n], r.hasFP[:n]
+		clear(r.hasFP)
+	}
 	out.stacks = make([]uint32, len(p.Stacks.Stacks))
 	for i, st := range p.Stacks.Stacks {
 		if out.stacks[i], ok = r.stack(d, p.Stacks.Frames, st, insert); !ok {
@@ -67,32 +75,49 @@ func (r *internRun) run(d *dictionary, p *model.Profile, insert bool) (ids, bool
 	return out, true
 }
 
-// stack returns the id of the stack st (leaf first over frames).
+// stack returns the id of the stack st (leaf first over frames): a known
+// stack by its fingerprint alone, a new one through its frames' locations.
 func (r *internRun) stack(d *dictionary, frames []model.Frame, st []int32, insert bool) (uint32, bool) {
+	var fp uint64
+	for j := len(st) - 1; j >= 0; j-- {
+		f := st[j]
+		if !r.hasFP[f] {
+			r.fps[f], r.hasFP[f] = d.frameFP(frames[f]), true
+		}
+		fp = fpChain(fp, r.fps[f])
+	}
+	if id, ok := d.stackByFP[fp]; ok {
+		return id, true
+	}
+	if !insert {
+		return 0, false
+	}
+	return r.newStack(d, frames, st)
+}
+
+// newStack adds a stack the fingerprint did not know; d.mu is held for
+// writing.
+func (r *internRun) newStack(d *dictionary, frames []model.Frame, st []int32) (uint32, bool) {
 	r.seq = r.seq[:0]
 	for j := len(st) - 1; j >= 0; j-- { // root first
 		f := st[j]
 		if r.locs[f] == 0 {
 			loc, ok := d.lookupFrame(frames[f])
 			if !ok {
-				if !insert {
-					return 0, false
-				}
 				loc = d.internFrame(cloneFrame(frames[f]))
 			}
 			r.locs[f] = loc
 		}
 		r.seq = append(r.seq, r.locs[f])
 	}
+	// A stack can be known by its locations and not by its fingerprint
+	// when a frame differs only in what the store does not keep.
 	var h uint64
 	for _, loc := range r.seq {
 		h = stackHash(h, loc)
 	}
 	if id, ok := d.stackByHash[h]; ok && d.stackIs(id, r.seq) {
 		return id, true
-	}
-	if !insert {
-		return 0, false
 	}
 	var id uint32
 	for _, loc := range r.seq {
@@ -135,15 +160,7 @@ func (d *dictionary) lookupSeries(typeID int32, ls labels.Labels) (uint32, bool)
 }
 
 func (d *dictionary) lookupFrame(f model.Frame) (uint32, bool) {
-	fid, ok := d.funcByKey[funcKey{f.Function, f.File}]
-	if !ok {
-		return 0, false
-	}
-	mid, ok := d.mapByKey[mapKey{f.Mapping, f.BuildID}]
-	if !ok {
-		return 0, false
-	}
-	lid, ok := d.locByKey[locKey{function: fid, mapping: mid, line: f.Line, inlined: f.Inlined, address: f.Address}]
+	lid, ok := d.frameByKey[f]
 	return lid, ok
 }
 

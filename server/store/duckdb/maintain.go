@@ -277,7 +277,7 @@ func (s *Store) compactClosed(ctx context.Context) error {
 		}
 	}
 	if len(todo) > 0 {
-		_, err := s.db.ExecContext(ctx, "CHECKPOINT")
+		_, err := s.db.ExecContext(context.WithoutCancel(ctx), "CHECKPOINT")
 		return err
 	}
 	return nil
@@ -294,21 +294,23 @@ func (s *Store) compact(ctx context.Context, table string) error {
 		return err
 	}
 	defer conn.Close()
-	if _, err := conn.ExecContext(ctx, "DROP TABLE IF EXISTS "+tmp); err != nil {
+	// Statements run to completion; ctx is checked between them (see scanAll).
+	dctx := context.WithoutCancel(ctx)
+	if _, err := conn.ExecContext(dctx, "DROP TABLE IF EXISTS "+tmp); err != nil {
 		return err
 	}
-	if _, err := conn.ExecContext(ctx, "BEGIN TRANSACTION"); err != nil {
+	if _, err := conn.ExecContext(dctx, "BEGIN TRANSACTION"); err != nil {
 		return err
 	}
-	maxRow, chunks, err := compactionPlan(ctx, conn, table)
+	maxRow, chunks, err := compactionPlan(dctx, conn, table)
 	if err == nil && maxRow >= 0 {
 		err = sortInto(ctx, conn, table, tmp, maxRow, chunks)
 	}
 	if err != nil || maxRow < 0 {
-		conn.ExecContext(ctx, "ROLLBACK")
+		conn.ExecContext(dctx, "ROLLBACK")
 		return err
 	}
-	if _, err := conn.ExecContext(ctx, "COMMIT"); err != nil {
+	if _, err := conn.ExecContext(dctx, "COMMIT"); err != nil {
 		return err
 	}
 	return s.w.submit(ctx, &task{fn: func(ctx context.Context) error { return s.w.swap(ctx, table, tmp, maxRow) }})
@@ -351,14 +353,18 @@ func compactionPlan(ctx context.Context, conn *sql.Conn, table string) (maxRow i
 // sortInto writes table's rows up to maxRow into tmp, sorted by (series,
 // stack, time), one series range at a time.
 func sortInto(ctx context.Context, conn *sql.Conn, table, tmp string, maxRow int64, bounds []uint32) error {
-	if _, err := conn.ExecContext(ctx, fmt.Sprintf("CREATE TABLE %s AS SELECT * FROM %s LIMIT 0", tmp, table)); err != nil {
+	dctx := context.WithoutCancel(ctx)
+	if _, err := conn.ExecContext(dctx, fmt.Sprintf("CREATE TABLE %s AS SELECT * FROM %s LIMIT 0", tmp, table)); err != nil {
 		return fmt.Errorf("create %s: %w", tmp, err)
 	}
 	lo := int64(-1)
 	for _, hi := range append(bounds, ^uint32(0)) {
 		q := fmt.Sprintf("INSERT INTO %s SELECT * FROM %s WHERE rowid <= %d AND series_id > %d AND series_id <= %d ORDER BY series_id, stack_id, ts",
 			tmp, table, maxRow, lo, hi)
-		if _, err := conn.ExecContext(ctx, q); err != nil {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if _, err := conn.ExecContext(dctx, q); err != nil {
 			return fmt.Errorf("sort %s: %w", table, err)
 		}
 		lo = int64(hi)
@@ -463,7 +469,7 @@ func (s *Store) Stats(ctx context.Context) (store.Stats, error) {
 	var st store.Stats
 	var oldest *int64
 	var values *int64
-	if err := s.db.QueryRowContext(ctx, "SELECT count(*), SUM(n_values)::BIGINT, min(ts) FROM profiles").Scan(&st.Profiles, &values, &oldest); err != nil {
+	if err := s.db.QueryRowContext(context.WithoutCancel(ctx), "SELECT count(*), SUM(n_values)::BIGINT, min(ts) FROM profiles").Scan(&st.Profiles, &values, &oldest); err != nil {
 		return st, fmt.Errorf("stats: %w", err)
 	}
 	if values != nil {

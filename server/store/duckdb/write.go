@@ -29,6 +29,8 @@ type writer struct {
 	maxTS      atomic.Int64     // newest profile time stored (ms)
 	compacted  map[string]bool  // raw partitions already sorted
 	compacting map[string]bool
+
+	commits, committed atomic.Int64 // transactions and batches in them: group commit at work
 }
 
 type task struct {
@@ -176,6 +178,8 @@ func (w *writer) drain(err error) {
 // commitGroup commits the group in one transaction; if that fails, each
 // batch is retried alone so one bad batch cannot fail the others.
 func (w *writer) commitGroup(ctx context.Context, group []*task) {
+	w.commits.Add(1)
+	w.committed.Add(int64(len(group)))
 	err := w.commit(ctx, group)
 	if err == nil || len(group) == 1 {
 		for _, t := range group {
@@ -188,8 +192,13 @@ func (w *writer) commitGroup(ctx context.Context, group []*task) {
 	}
 }
 
+// exec runs one statement on the writer's connection; a cancelled ctx stops
+// before the statement, never inside it (see scanAll).
 func (w *writer) exec(ctx context.Context, query string, args ...driver.NamedValue) error {
-	_, err := w.conn.(driver.ExecerContext).ExecContext(ctx, query, args)
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	_, err := w.conn.(driver.ExecerContext).ExecContext(context.WithoutCancel(ctx), query, args)
 	return err
 }
 

@@ -288,6 +288,17 @@ func testReopen(t *testing.T, open Backend) {
 	ref.add(p2)
 	got, _ = s.Merge(context.Background(), q)
 	compare(t, "after reopen and append", flatten(got), ref.merge(q))
+	// A second reopen reads what was written after the first one, with the
+	// dictionary entries both sessions added.
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s = open(t, dir)
+	defer s.Close()
+	if got, err = s.Merge(context.Background(), q); err != nil {
+		t.Fatal(err)
+	}
+	compare(t, "after a second reopen", flatten(got), ref.merge(q))
 }
 
 func testConcurrent(t *testing.T, open Backend) {
