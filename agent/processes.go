@@ -1,28 +1,38 @@
 package agent
 
 import (
+	"maps"
+	"strconv"
+	"time"
+
 	"github.com/flightrec/flightrec/agent/events"
 	"github.com/flightrec/flightrec/agent/procinfo"
 	"github.com/flightrec/flightrec/agent/symbolize"
 )
 
-// process is what the agent keeps about a process it has sampled.
+// process is what the agent keeps about a process it has seen.
 type process struct {
 	info   *procinfo.Process // nil if it exited before it could be read
 	space  *symbolize.Space  // nil for kernel threads and unreadable processes
 	labels map[string]string
-	seen   bool // sampled in the current interval
-	stale  bool // new code appeared since the snapshot; re-read once per interval
+	seen   bool   // sampled in the current interval
+	stale  bool   // new code appeared since the snapshot; re-read once per interval
+	last   uint64 // boot ns of its latest sample, stack, interval or event
+	exited uint64 // boot ns of its exit (or when it was found gone); 0 while it runs
 }
 
-// processTable reads each process the first time a sample names it and keeps
-// it until an interval passes without samples and the process is gone.
+// processTable reads each process the first time a record names it, re-reads
+// it when it execs, and keeps it for a retention time after it exits, so a
+// window of the flight recorder a minute old can still be symbolized. It is
+// used by the drain goroutine only.
 type processTable struct {
-	node   string
-	reader procinfo.Reader
-	sym    *symbolize.Symbolizer
-	known  pidSet
-	byPID  map[uint32]*process
+	node      string
+	reader    procinfo.Reader
+	sym       *symbolize.Symbolizer
+	known     pidSet
+	stacks    *stackCache
+	retention uint64 // ns
+	byPID     map[uint32]*process
 }
 
 // pidSet tells the BPF side which processes user space has read, so that
@@ -32,30 +42,60 @@ type pidSet interface {
 	Forget(pid uint32) error
 }
 
-func newProcessTable(node string, r procinfo.Reader, sym *symbolize.Symbolizer, known pidSet) *processTable {
-	return &processTable{node: node, reader: r, sym: sym, known: known, byPID: map[uint32]*process{}}
+func newProcessTable(node string, r procinfo.Reader, sym *symbolize.Symbolizer, known pidSet, retention time.Duration) *processTable {
+	return &processTable{
+		node: node, reader: r, sym: sym, known: known,
+		stacks:    newStackCache(defaultStacksPerProcess, defaultStacksTotal),
+		retention: uint64(retention.Nanoseconds()),
+		byPID:     map[uint32]*process{},
+	}
 }
 
-// observe returns the process of sample s, reading it on first sight and
-// again when s has user code outside every known mapping (exec, dlopen).
-func (t *processTable) observe(s *events.Sample) *process {
-	p, ok := t.byPID[s.PID]
-	if ok && p.space != nil && len(s.User) > 0 && !p.space.Contains(s.User[0]) && !p.stale {
+// observe returns the process of a sample or stack taken at boot time at,
+// reading it on first sight, and again (once per interval) when user has
+// code outside every known mapping (dlopen, libraries mapped after an
+// early read) or the last read failed; anew when the pid names a new
+// process (user code after the old one's exit: the pid was reused).
+func (t *processTable) observe(pid uint32, comm string, at uint64, user []uint64) *process {
+	p, ok := t.byPID[pid]
+	switch {
+	case ok && p.exited != 0 && len(user) > 0 && at > p.exited:
+		t.drop(pid, p)
+		ok = false
+	case ok && p.exited == 0 && len(user) > 0 && !p.stale && p.misses(user[0]):
 		p.stale = true
-		t.reread(s, p)
+		t.read(pid, comm, p, true)
 	}
 	if !ok {
 		p = &process{}
-		t.byPID[s.PID] = p
-		t.read(s, p)
-		_ = t.known.Know(s.PID) // best effort: at worst it wakes the reader again
+		t.byPID[pid] = p
+		t.read(pid, comm, p, false)
 	}
 	p.seen = true
+	p.last = max(p.last, at)
 	return p
 }
 
-func (t *processTable) read(s *events.Sample, p *process) {
-	info, err := t.reader.Read(s.PID)
+// misses reports whether the process's snapshot lacks the mapping of a
+// user address: it has none (the read failed) or addr is outside them.
+func (p *process) misses(addr uint64) bool {
+	if p.space == nil {
+		return p.info == nil
+	}
+	return !p.space.Contains(addr)
+}
+
+// read takes a fresh snapshot of pid into p. When it fails (the process is
+// gone) and keep is set, p keeps what it had: its old mappings still hold
+// for what it ran; without keep (after an exec) the old image would name
+// the new one's addresses wrongly, so p is left without.
+func (t *processTable) read(pid uint32, comm string, p *process, keep bool) {
+	info, err := t.reader.Read(pid)
+	if err != nil && keep && p.info != nil {
+		return
+	}
+	old := p.space
+	p.info, p.space = nil, nil
 	var buildID string
 	if err == nil {
 		p.info = info
@@ -64,34 +104,68 @@ func (t *processTable) read(s *events.Sample, p *process) {
 			buildID = p.space.MainBuildID()
 		}
 	}
-	p.labels = processLabels(t.node, s.PID, s.CommString(), p.info, buildID)
-}
-
-func (t *processTable) reread(s *events.Sample, p *process) {
-	old := p.space
-	t.read(s, p)
+	p.labels = processLabels(t.node, pid, comm, p.info, buildID)
 	if old != nil {
 		old.Release()
 	}
+	_ = t.known.Know(pid) // best effort: at worst it wakes the reader again
 }
 
-// sweep runs after each report: processes sampled in the interval stay; the
-// others are dropped once they no longer exist (or the pid was reused).
-func (t *processTable) sweep() {
-	for pid, p := range t.byPID {
-		if p.seen {
-			p.seen, p.stale = false, false
-			continue
-		}
-		if p.info != nil && t.alive(p.info) {
-			continue
-		}
-		if p.space != nil {
-			p.space.Release()
-		}
-		delete(t.byPID, pid)
-		_ = t.known.Forget(pid)
+// exec re-reads a process that replaced its image: new mappings, new labels.
+// A pid not in the table is left for its first sample (the BPF side made
+// that sample wake the reader).
+func (t *processTable) exec(e *events.ProcEvent) {
+	p, ok := t.byPID[e.PID]
+	if !ok {
+		return
 	}
+	if p.exited != 0 && e.Time > p.exited { // a new process under a reused pid
+		t.drop(e.PID, p)
+		t.observe(e.PID, e.Comm, e.Time, nil)
+		return
+	}
+	t.read(e.PID, e.Comm, p, false)
+	p.last = max(p.last, e.Time)
+}
+
+// exit marks a process exited; it stays for the retention time.
+func (t *processTable) exit(e *events.ProcEvent) {
+	if p, ok := t.byPID[e.PID]; ok && p.exited == 0 {
+		p.exited = e.Time
+		p.last = max(p.last, e.Time)
+	}
+}
+
+// touch notes an event or interval of a known process at boot time at.
+func (t *processTable) touch(pid uint32, at uint64) {
+	if p, ok := t.byPID[pid]; ok {
+		p.last = max(p.last, at)
+	}
+}
+
+// sweep runs after each report at boot time now: a process not sampled in
+// the interval whose pid is gone (or reused) counts as exited; an exited
+// process is dropped once the retention time has passed since its last
+// sample or event.
+func (t *processTable) sweep(now uint64) {
+	for pid, p := range t.byPID {
+		if p.exited == 0 && !p.seen && (p.info == nil || !t.alive(p.info)) {
+			p.exited = now
+		}
+		p.seen, p.stale = false, false
+		if p.exited != 0 && now >= p.last+t.retention {
+			t.drop(pid, p)
+		}
+	}
+}
+
+func (t *processTable) drop(pid uint32, p *process) {
+	if p.space != nil {
+		p.space.Release()
+	}
+	delete(t.byPID, pid)
+	t.stacks.forget(pid)
+	_ = t.known.Forget(pid)
 }
 
 func (t *processTable) alive(info *procinfo.Process) bool {
@@ -110,7 +184,17 @@ func (t *processTable) releaseAll() {
 
 func (t *processTable) len() int { return len(t.byPID) }
 
-// Labels, User and Kernel make the table the profile builder's resolver.
+// eventLabels are the labels a process event is reported with: the
+// process's, or what the event itself tells for a process not read.
+func (t *processTable) eventLabels(e *events.ProcEvent) map[string]string {
+	if p, ok := t.byPID[e.PID]; ok {
+		return maps.Clone(p.labels)
+	}
+	return map[string]string{LabelNode: t.node, LabelPID: strconv.FormatUint(uint64(e.PID), 10), LabelComm: e.Comm, LabelService: e.Comm}
+}
+
+// Labels, User and Kernel make the table the profile builder's and the
+// flight recorder's resolver.
 func (t *processTable) Labels(pid uint32) map[string]string {
 	if p, ok := t.byPID[pid]; ok {
 		return p.labels

@@ -16,6 +16,9 @@
  *                                 and named in the event
  *   tp_btf/mark_victim         -> RECORD_OOM_KILL for the OOM killer's victim
  * Writes into the "events" ring shared with the sampler.
+ * Exec and exit also delete the process from the sampler's "known_pids"
+ *   (shared at load): its next sample wakes the reader at once, so user
+ *   space re-reads the new image's mappings before they are needed.
  * Limits: file names are cut at 63 bytes; exits of processes outside
  *   filter_tgid are still sent (a crash elsewhere can be what matters).
  */
@@ -47,6 +50,15 @@ struct {
 	__type(value, struct stack_record);
 } stack_scratch SEC(".maps");
 
+/* The sampler's map of processes user space has read (replaced at load). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 65536);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, __u32);   /* tgid */
+	__type(value, __u8);
+} known_pids SEC(".maps");
+
 #include "stacks.h"
 
 static __always_inline void emit_event(struct event_record *e)
@@ -71,6 +83,7 @@ int BPF_PROG(on_exec, struct task_struct *p, int old_pid, struct linux_binprm *b
 	struct event_record e;
 	task_event(&e, RECORD_EXEC, p);
 	bpf_probe_read_kernel_str(e.filename, sizeof(e.filename), BPF_CORE_READ(bprm, filename));
+	bpf_map_delete_elem(&known_pids, &e.hdr.pid);
 	emit_event(&e);
 	return 0;
 }
@@ -84,6 +97,7 @@ int BPF_PROG(on_exit, struct task_struct *p)
 	struct event_record e;
 	task_event(&e, RECORD_EXIT, p);
 	e.exit_code = BPF_CORE_READ(p, exit_code);
+	bpf_map_delete_elem(&known_pids, &e.hdr.pid);
 	emit_event(&e);
 	return 0;
 }

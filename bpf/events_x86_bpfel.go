@@ -60,6 +60,7 @@ type EventsStackRecord struct {
 const (
 	EventsMapCounters          = "counters"
 	EventsMapEvents            = "events"
+	EventsMapKnownPids         = "known_pids"
 	EventsMapStackScratch      = "stack_scratch"
 	EventsProgOnExec           = "on_exec"
 	EventsProgOnExit           = "on_exit"
@@ -123,6 +124,7 @@ type EventsProgramSpecs struct {
 type EventsMapSpecs struct {
 	Counters     *ebpf.MapSpec `ebpf:"counters"`
 	Events       *ebpf.MapSpec `ebpf:"events"`
+	KnownPids    *ebpf.MapSpec `ebpf:"known_pids"`
 	StackScratch *ebpf.MapSpec `ebpf:"stack_scratch"`
 }
 
@@ -156,6 +158,7 @@ func (o *EventsObjects) Close() error {
 type EventsMaps struct {
 	Counters     *ebpf.Map `ebpf:"counters"`
 	Events       *ebpf.Map `ebpf:"events"`
+	KnownPids    *ebpf.Map `ebpf:"known_pids"`
 	StackScratch *ebpf.Map `ebpf:"stack_scratch"`
 }
 
@@ -163,6 +166,7 @@ func (m *EventsMaps) Close() error {
 	return _EventsClose(
 		m.Counters,
 		m.Events,
+		m.KnownPids,
 		m.StackScratch,
 	)
 }

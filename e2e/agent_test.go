@@ -128,16 +128,19 @@ func checkBuildID(t *testing.T, prof *profile.Profile, ss []*profile.Sample, bin
 // checkShape: sample types, period and values as docs/wire.md specifies.
 func checkShape(t *testing.T, p *profile.Profile, freq int, d time.Duration) {
 	t.Helper()
-	if len(p.SampleType) != 2 || p.SampleType[0].Type != "samples" || p.SampleType[0].Unit != "count" ||
-		p.SampleType[1].Type != "cpu" || p.SampleType[1].Unit != "nanoseconds" {
-		t.Errorf("sample types %v, want [samples/count cpu/nanoseconds]", p.SampleType)
+	if len(p.SampleType) != 3 || p.SampleType[0].Type != "off_cpu" || p.SampleType[0].Unit != "nanoseconds" ||
+		p.SampleType[1].Type != "samples" || p.SampleType[1].Unit != "count" ||
+		p.SampleType[2].Type != "cpu" || p.SampleType[2].Unit != "nanoseconds" {
+		t.Errorf("sample types %v, want [off_cpu/nanoseconds samples/count cpu/nanoseconds]", p.SampleType)
 	}
 	if want := int64(time.Second) / int64(freq); p.Period != want || p.PeriodType == nil || p.PeriodType.Type != "cpu" {
 		t.Errorf("period %d %v, want %d cpu/nanoseconds", p.Period, p.PeriodType, want)
 	}
 	for _, s := range p.Sample {
-		if len(s.Value) != 2 || s.Value[1] != s.Value[0]*p.Period {
-			t.Fatalf("sample values %v, want [n, n×%d]", s.Value, p.Period)
+		cpu := len(s.Value) == 3 && s.Value[0] == 0 && s.Value[2] == s.Value[1]*p.Period
+		off := len(s.Value) == 3 && s.Value[0] > 0 && s.Value[1] == 0 && s.Value[2] == 0
+		if !cpu && !off {
+			t.Fatalf("sample values %v, want [0, n, n×%d] or [d, 0, 0]", s.Value, p.Period)
 		}
 	}
 	if got := time.Duration(p.DurationNanos); got < d-time.Second || got > d+2*time.Second {
@@ -266,7 +269,7 @@ func TestShortLived(t *testing.T) {
 	n := weight(ss)
 	perPID := map[string]int64{}
 	for _, s := range ss {
-		perPID[label(s, "pid")] += s.Value[0]
+		perPID[label(s, "pid")] += count(s)
 	}
 	t.Logf("shortlived samples per pid: %v (expected ~%.0f each: 200 ms × %d Hz)", perPID, 0.2*splitFreq, splitFreq)
 	if n < 40 {
@@ -309,7 +312,7 @@ func TestPIDFilter(t *testing.T) {
 	others := map[string]int64{}
 	for _, s := range prof.Sample {
 		if pid := label(s, "pid"); pid != strconv.Itoa(a.Pid) {
-			others[pid] += s.Value[0]
+			others[pid] += count(s)
 		}
 	}
 	if len(others) > 0 {
@@ -638,6 +641,15 @@ type ingest struct {
 }
 
 func (r *receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
+	if req.Method == http.MethodGet && req.URL.Path == "/api/v1/agent/triggers" {
+		// The flight recorder's long poll: no triggers here.
+		select {
+		case <-req.Context().Done():
+		case <-time.After(time.Second):
+		}
+		w.WriteHeader(http.StatusNoContent)
+		return
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	in := ingest{key: req.Header.Get("Idempotency-Key"), auth: req.Header.Get("Authorization"), status: http.StatusOK}

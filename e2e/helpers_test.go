@@ -197,6 +197,9 @@ func readProfile(t *testing.T, path string) *profile.Profile {
 	if err != nil {
 		t.Fatalf("parse %s: %v", path, err)
 	}
+	if n := len(p.SampleType); n >= 2 && (p.SampleType[n-2].Type != "samples" || p.SampleType[n-2].Unit != "count") {
+		t.Fatalf("%s: sample types %v: count() expects samples/count second to last", path, p.SampleType)
+	}
 	return p
 }
 
@@ -220,13 +223,24 @@ func pidSamples(p *profile.Profile, pid int) []*profile.Sample {
 	return out
 }
 
-// weight sums Value[0] (the sample count) over ss.
+// weight sums the sample count over ss.
 func weight(ss []*profile.Sample) int64 {
 	var n int64
 	for _, s := range ss {
-		n += s.Value[0]
+		n += count(s)
 	}
 	return n
+}
+
+// count is s's sample count. The agent's profiles carry [off_cpu, samples,
+// cpu] (docs/wire.md): samples/count is second to last, as in the older
+// [samples, cpu], and readProfile checks it by name; a single-valued
+// profile (the server's) counts its one value. Off-CPU samples count 0.
+func count(s *profile.Sample) int64 {
+	if n := len(s.Value); n >= 2 {
+		return s.Value[n-2]
+	}
+	return s.Value[0]
 }
 
 // percent is the weighted share of ss for which pred holds.
@@ -234,7 +248,7 @@ func percent(ss []*profile.Sample, pred func(*profile.Sample) bool) float64 {
 	var hit int64
 	for _, s := range ss {
 		if pred(s) {
-			hit += s.Value[0]
+			hit += count(s)
 		}
 	}
 	if total := weight(ss); total > 0 {

@@ -3,6 +3,7 @@ package aggregate
 import (
 	"cmp"
 	"slices"
+	"strings"
 
 	"github.com/google/pprof/profile"
 
@@ -26,40 +27,73 @@ type ProfileOptions struct {
 	Period int64 // nanoseconds between samples on one CPU
 }
 
-// Build turns an interval into a pprof profile with sample types
-// samples/count and cpu/nanoseconds; each sample carries its process's labels.
+// Sample types of the profiles Build makes, in order. off_cpu comes first
+// because pprof shows the last type by default, and CPU should stay the
+// default view (DefaultSampleType says so too).
+var sampleTypes = [...]struct{ typ, unit string }{
+	{"off_cpu", "nanoseconds"},
+	{"samples", "count"},
+	{"cpu", "nanoseconds"},
+}
+
+// Indexes into a sample's values.
+const (
+	OffCPUValue = iota
+	SamplesValue
+	CPUValue
+)
+
+// LabelState is the sample label naming why an off-CPU thread waited.
+const LabelState = "state"
+
+// UnknownStackFunction is the one frame of off-CPU time whose blocking
+// stack is not known.
+const UnknownStackFunction = "[unknown stack]"
+
+// Build turns an interval into a pprof profile with sample types off_cpu,
+// samples and cpu (docs/wire.md). A CPU stack seen n times has values
+// [0, n, n×period]; off-CPU time d has [d, 0, 0] and a state label. Each
+// sample carries its process's labels.
 func Build(iv *Interval, r Resolver, opt ProfileOptions) *profile.Profile {
+	p := &profile.Profile{
+		PeriodType:        &profile.ValueType{Type: "cpu", Unit: "nanoseconds"},
+		Period:            opt.Period,
+		TimeNanos:         iv.Start.UnixNano(),
+		DurationNanos:     iv.End.Sub(iv.Start).Nanoseconds(),
+		DefaultSampleType: "cpu",
+	}
+	for _, t := range sampleTypes {
+		p.SampleType = append(p.SampleType, &profile.ValueType{Type: t.typ, Unit: t.unit})
+	}
 	b := builder{
-		r: r,
-		p: &profile.Profile{
-			SampleType: []*profile.ValueType{
-				{Type: "samples", Unit: "count"},
-				{Type: "cpu", Unit: "nanoseconds"},
-			},
-			PeriodType:    &profile.ValueType{Type: "cpu", Unit: "nanoseconds"},
-			Period:        opt.Period,
-			TimeNanos:     iv.Start.UnixNano(),
-			DurationNanos: iv.End.Sub(iv.Start).Nanoseconds(),
-		},
+		r:         r,
+		p:         p,
 		mappings:  map[symbolize.Mapping]*profile.Mapping{},
 		locations: map[locKey]*profile.Location{},
 		functions: map[funcKey]*profile.Function{},
-		labels:    map[uint32]map[string][]string{},
+		labels:    map[labelKey]map[string][]string{},
 	}
-	// Deterministic output: by pid, then by count.
-	stacks := slices.Clone(iv.Stacks)
-	slices.SortStableFunc(stacks, func(x, y *Stack) int {
-		return cmp.Or(cmp.Compare(x.PID, y.PID), cmp.Compare(y.Count, x.Count))
-	})
-	for _, s := range stacks {
+	for _, s := range sorted(iv.Stacks) {
 		b.add(s, opt.Period)
 	}
 	return b.p
 }
 
+// sorted orders stacks for deterministic output: by pid, CPU before
+// off-CPU, then heaviest first.
+func sorted(stacks []*Stack) []*Stack {
+	out := slices.Clone(stacks)
+	slices.SortStableFunc(out, func(x, y *Stack) int {
+		return cmp.Or(cmp.Compare(x.PID, y.PID), cmp.Compare(x.State, y.State),
+			cmp.Compare(y.Count, x.Count), cmp.Compare(y.OffCPU, x.OffCPU))
+	})
+	return out
+}
+
 type locKey struct {
 	pid     uint32 // user addresses only mean something within their process
 	kernel  bool
+	call    bool // a return address, resolved at addr-1
 	addr    uint64
 	mapping *profile.Mapping
 }
@@ -72,28 +106,79 @@ type builder struct {
 	mappings  map[symbolize.Mapping]*profile.Mapping
 	locations map[locKey]*profile.Location
 	functions map[funcKey]*profile.Function
-	labels    map[uint32]map[string][]string
+	labels    map[labelKey]map[string][]string
+	unknown   *profile.Location // the UnknownStackFunction location, once made
+}
+
+type labelKey struct {
+	pid   uint32
+	state string
 }
 
 func (b *builder) add(s *Stack, period int64) {
+	sample := &profile.Sample{Location: b.stackLocations(s), Label: b.sampleLabels(s.PID, s.State)}
+	sample.Value = make([]int64, len(sampleTypes))
+	sample.Value[OffCPUValue] = s.OffCPU
+	sample.Value[SamplesValue] = int64(s.Count)
+	sample.Value[CPUValue] = int64(s.Count) * period
+	b.p.Sample = append(b.p.Sample, sample)
+}
+
+func (b *builder) stackLocations(s *Stack) []*profile.Location {
+	if s.Unknown {
+		return []*profile.Location{b.unknownLocation()}
+	}
 	locs := make([]*profile.Location, 0, len(s.Kernel)+len(s.User))
 	// pprof lists the leaf first: kernel frames sit above user frames.
 	for i, addr := range s.Kernel {
-		locs = append(locs, b.location(locKey{kernel: true, addr: addr}, func() symbolize.Location { return b.r.Kernel(addr, i > 0) }))
+		call := i > 0
+		locs = append(locs, b.location(locKey{kernel: true, call: call, addr: addr}, func() symbolize.Location { return b.r.Kernel(addr, call) }))
 	}
+	// Under a syscall the user pc follows the syscall instruction, like a
+	// return address; under an exception or interrupt it is the
+	// interrupted instruction itself, often a function's first (a fault on
+	// a new stack page), which addr-1 would put in the function before.
+	exact := len(locs) > 0 && interrupted(locs[len(locs)-1])
 	for i, addr := range s.User {
-		call := i > 0 || len(s.Kernel) > 0
-		locs = append(locs, b.location(locKey{pid: s.PID, addr: addr}, func() symbolize.Location { return b.r.User(s.PID, addr, call) }))
+		call := i > 0 || (len(s.Kernel) > 0 && !exact)
+		locs = append(locs, b.location(locKey{pid: s.PID, call: call, addr: addr}, func() symbolize.Location { return b.r.User(s.PID, addr, call) }))
 	}
-	b.p.Sample = append(b.p.Sample, &profile.Sample{
-		Location: locs,
-		Value:    []int64{int64(s.Count), int64(s.Count) * period},
-		Label:    b.sampleLabels(s.PID),
-	})
+	return locs
 }
 
-func (b *builder) sampleLabels(pid uint32) map[string][]string {
-	if l, ok := b.labels[pid]; ok {
+// exceptionEntries prefix the x86-64 kernel's entry stubs for exceptions
+// and interrupts (idtentry), the outermost kernel frame when user code was
+// interrupted rather than making a syscall (entry_SYSCALL_64...).
+var exceptionEntries = []string{"asm_exc_", "asm_sysvec_", "asm_common_interrupt", "asm_spurious_interrupt"}
+
+// interrupted reports whether the outermost kernel location is an
+// exception or interrupt entry.
+func interrupted(outermost *profile.Location) bool {
+	for _, l := range outermost.Line {
+		for _, p := range exceptionEntries {
+			if l.Function != nil && strings.HasPrefix(l.Function.Name, p) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// unknownLocation is a location without address or mapping whose one
+// function says the stack is not known.
+func (b *builder) unknownLocation() *profile.Location {
+	if b.unknown == nil {
+		b.unknown = &profile.Location{ID: uint64(len(b.p.Location) + 1)}
+		b.unknown.Line = []profile.Line{{Function: b.function(symbolize.Frame{Function: UnknownStackFunction})}}
+		b.p.Location = append(b.p.Location, b.unknown)
+	}
+	return b.unknown
+}
+
+// sampleLabels are the process's labels, plus the state of off-CPU time.
+func (b *builder) sampleLabels(pid uint32, state string) map[string][]string {
+	k := labelKey{pid, state}
+	if l, ok := b.labels[k]; ok {
 		return l
 	}
 	l := map[string][]string{}
@@ -102,7 +187,10 @@ func (b *builder) sampleLabels(pid uint32) map[string][]string {
 			l[k] = []string{v}
 		}
 	}
-	b.labels[pid] = l
+	if state != "" {
+		l[LabelState] = []string{state}
+	}
+	b.labels[k] = l
 	return l
 }
 
@@ -115,7 +203,7 @@ func (b *builder) location(k locKey, resolve func() symbolize.Location) *profile
 	}
 	r := resolve()
 	m := b.mapping(r.Mapping)
-	shared := locKey{kernel: k.kernel, addr: k.addr, mapping: m}
+	shared := locKey{kernel: k.kernel, call: k.call, addr: k.addr, mapping: m}
 	if m != nil && !k.kernel {
 		if l, ok := b.locations[shared]; ok {
 			b.locations[k] = l

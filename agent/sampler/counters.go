@@ -11,12 +11,25 @@ type Counters struct {
 	KernelStackErrors uint64
 	Filtered          uint64 // other processes, when recording one pid
 	Idle              uint64 // the idle task: not a process, not sent
+
+	OffCPU      uint64 // off-CPU intervals written
+	OffCPUShort uint64 // intervals shorter than the minimum: counted, not sent
+	OffCPULost  uint64 // off-CPU interval and blocking stack records dropped: ring full
+	Events      uint64 // process events written
+	EventsLost  uint64 // process events dropped: ring full
+	Stacks      uint64 // blocking and crash stacks written
+}
+
+// fields lists the counters in the order of enum counter.
+func (c *Counters) fields() []*uint64 {
+	return []*uint64{&c.Samples, &c.Lost, &c.UserStackErrors, &c.KernelStackErrors, &c.Filtered, &c.Idle,
+		&c.OffCPU, &c.OffCPUShort, &c.OffCPULost, &c.Events, &c.EventsLost, &c.Stacks}
 }
 
 // ReadCounters sums the per-CPU counters.
 func (s *Sampler) ReadCounters() (Counters, error) {
 	var c Counters
-	for i, dst := range []*uint64{&c.Samples, &c.Lost, &c.UserStackErrors, &c.KernelStackErrors, &c.Filtered, &c.Idle} {
+	for i, dst := range c.fields() {
 		var perCPU []uint64
 		if err := s.objs.Counters.Lookup(uint32(i), &perCPU); err != nil {
 			return Counters{}, fmt.Errorf("read counter %d: %w", i, err)

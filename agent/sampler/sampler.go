@@ -50,8 +50,9 @@ func (c Config) Validate() error {
 
 // Sampler owns the loaded BPF objects and the per-CPU perf events.
 type Sampler struct {
-	objs  bpf.SamplerObjects
-	links []link.Link
+	objs   bpf.SamplerObjects
+	links  []link.Link
+	wakeup uint64 // wakeup_bytes as loaded
 }
 
 // Open loads the sampler and attaches it on every online CPU. The caller
@@ -64,10 +65,11 @@ func Open(cfg Config) (*Sampler, error) {
 	if err != nil {
 		return nil, fmt.Errorf("load sampler spec: %w", err)
 	}
-	if err := configure(spec, cfg); err != nil {
+	wakeup, err := configure(spec, cfg)
+	if err != nil {
 		return nil, err
 	}
-	s := &Sampler{}
+	s := &Sampler{wakeup: wakeup}
 	if err := spec.LoadAndAssign(&s.objs, nil); err != nil {
 		var verr *ebpf.VerifierError
 		if errors.As(err, &verr) {
@@ -82,7 +84,8 @@ func Open(cfg Config) (*Sampler, error) {
 	return s, nil
 }
 
-func configure(spec *ebpf.CollectionSpec, cfg Config) error {
+// configure sizes the ring and sets the tunables; it returns wakeup_bytes.
+func configure(spec *ebpf.CollectionSpec, cfg Config) (uint64, error) {
 	ring := cfg.RingBytes
 	if ring == 0 {
 		ring = DefaultRingBytes
@@ -97,10 +100,10 @@ func configure(spec *ebpf.CollectionSpec, cfg Config) error {
 		bpf.SamplerVarWakeupBytes: wake,
 	} {
 		if err := spec.Variables[name].Set(v); err != nil {
-			return fmt.Errorf("set %s: %w", name, err)
+			return 0, fmt.Errorf("set %s: %w", name, err)
 		}
 	}
-	return nil
+	return wake, nil
 }
 
 func (s *Sampler) attach(freq int) error {

@@ -113,6 +113,12 @@ func (s *Shipper) Enqueue(body []byte) {
 // Run sends until ctx is done, then makes one last attempt to send what is
 // queued within grace, and returns.
 func (s *Shipper) Run(ctx context.Context, grace time.Duration) {
+	// A send in flight when ctx ends may finish within grace: cutting it
+	// off after the server stored the payload would only send it again.
+	sendCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancel()
+	stop := context.AfterFunc(ctx, func() { time.AfterFunc(grace, cancel) })
+	defer stop()
 	backoff := time.Duration(0)
 	for {
 		p, ok := s.head()
@@ -132,11 +138,12 @@ func (s *Shipper) Run(ctx context.Context, grace time.Duration) {
 			case <-time.After(jitter(backoff)):
 			}
 		}
-		if err := s.send(ctx, p); err != nil {
-			if ctx.Err() != nil {
-				s.flush(grace)
-				return
-			}
+		err := s.send(sendCtx, p)
+		if ctx.Err() != nil {
+			s.flush(grace)
+			return
+		}
+		if err != nil {
 			backoff = s.nextBackoff(backoff)
 			s.log.Warn("ship profile failed, will retry", "err", err, "retry_in", backoff, "queued", s.Len())
 			continue

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -10,6 +11,8 @@ import (
 	"github.com/google/pprof/profile"
 
 	"github.com/flightrec/flightrec/agent"
+	"github.com/flightrec/flightrec/agent/aggregate"
+	"github.com/flightrec/flightrec/agent/offcpu"
 	"github.com/flightrec/flightrec/agent/sampler"
 )
 
@@ -22,7 +25,11 @@ func record(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	node := fs.String("node", defaultNode(), "node label")
 	cacheDir := fs.String("cache-dir", defaultCacheDir, "directory for what survives restarts (kernel symbols); empty disables")
 	logLevel := fs.String("log-level", "warn", "debug, info, warn or error")
+	offCPU := offCPUFlags(fs)
 	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if err := offCPU.validate(); err != nil {
 		return err
 	}
 	if *duration <= 0 {
@@ -51,6 +58,8 @@ func record(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		PID:       uint32(*pid),
 		Node:      *node,
 		CacheDir:  *cacheDir,
+		OffCPU:    *offCPU.on,
+		MinOffCPU: *offCPU.min,
 	}, log, nil)
 	if err != nil {
 		return err
@@ -74,7 +83,28 @@ func record(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return err
 	}
 	c, _ := a.Counters()
-	fmt.Fprintf(stdout, "wrote %s: %d samples (%d lost)\n", *out, sum(merged), c.Lost)
+	fmt.Fprintf(stdout, "wrote %s: %d samples (%d lost), %v off-CPU (%d intervals lost)\n", *out,
+		sum(merged, aggregate.SamplesValue), c.Lost, time.Duration(sum(merged, aggregate.OffCPUValue)).Round(time.Millisecond), c.OffCPULost)
+	return nil
+}
+
+// offCPU holds the off-CPU flags record and run share.
+type offCPU struct {
+	on  *bool
+	min *time.Duration
+}
+
+func offCPUFlags(fs *flag.FlagSet) offCPU {
+	return offCPU{
+		on:  fs.Bool("off-cpu", true, "also profile off-CPU time: where threads wait (sched_switch)"),
+		min: fs.Duration("off-cpu-min", offcpu.DefaultMinOffCPU, "shortest off-CPU interval attributed; shorter ones are counted only"),
+	}
+}
+
+func (o offCPU) validate() error {
+	if *o.min <= 0 {
+		return usagef("--off-cpu-min %v must be positive", *o.min)
+	}
 	return nil
 }
 
@@ -90,10 +120,11 @@ func writeProfile(path string, p *profile.Profile) error {
 	return f.Close()
 }
 
-func sum(p *profile.Profile) int64 {
+// sum totals one of the values (aggregate.SamplesValue...) over p's samples.
+func sum(p *profile.Profile, value int) int64 {
 	var n int64
 	for _, s := range p.Sample {
-		n += s.Value[0]
+		n += s.Value[value]
 	}
 	return n
 }

@@ -23,7 +23,14 @@ import (
 	"github.com/flightrec/flightrec/agent/admin"
 	"github.com/flightrec/flightrec/agent/sampler"
 	"github.com/flightrec/flightrec/agent/ship"
+	"github.com/flightrec/flightrec/agent/trigger"
 )
+
+func closedChan() <-chan struct{} {
+	c := make(chan struct{})
+	close(c)
+	return c
+}
 
 func runAgent(ctx context.Context, args []string, stderr io.Writer) error {
 	fs := newFlagSet("run", stderr)
@@ -36,7 +43,15 @@ func runAgent(ctx context.Context, args []string, stderr io.Writer) error {
 	cacheDir := fs.String("cache-dir", defaultCacheDir, "directory for what survives restarts (kernel symbols); empty disables")
 	spool := fs.Int("spool-bytes", 16<<20, "bound on profiles held while the server is away")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
+	offCPU := offCPUFlags(fs)
+	rec := newRecorderFlags(fs)
 	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if err := offCPU.validate(); err != nil {
+		return err
+	}
+	if err := rec.validate(); err != nil {
 		return err
 	}
 	if *server == "" {
@@ -62,18 +77,31 @@ func runAgent(ctx context.Context, args []string, stderr io.Writer) error {
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	shipper, err := ship.New(ship.Config{Server: *server, Token: token, AgentID: agentID(*node), SpoolBytes: *spool}, log, reg)
+	id := agentID(*node)
+	shipper, err := ship.New(ship.Config{Server: *server, Token: token, AgentID: id, SpoolBytes: *spool}, log, reg)
 	if err != nil {
 		return usageError{err}
 	}
-	a, err := agent.New(agent.Config{Frequency: *freq, Interval: *interval, Node: *node, CacheDir: *cacheDir}, log, reg)
+	fr, err := newFlightRecorder(rec, *server, token, *freq, log, reg)
 	if err != nil {
+		return err
+	}
+	var a *agent.Agent
+	cfg := agent.Config{Frequency: *freq, Interval: *interval, Node: *node, CacheDir: *cacheDir,
+		OffCPU: *offCPU.on, MinOffCPU: *offCPU.min}
+	fr.configure(&cfg, rec, *node, &a, log, reg)
+	if a, err = agent.New(cfg, log, reg); err != nil {
 		return err
 	}
 	defer a.Close()
 
 	if *adminAddr != "" {
-		stopAdmin, err := serveAdmin(*adminAddr, admin.Handler(reg, a.Healthy), log)
+		mux := http.NewServeMux()
+		mux.Handle("/", admin.Handler(reg, a.Healthy))
+		if fr != nil {
+			mux.Handle("/trigger", fr.manager.AdminHandler())
+		}
+		stopAdmin, err := serveAdmin(*adminAddr, mux, log)
 		if err != nil {
 			return err
 		}
@@ -85,6 +113,10 @@ func runAgent(ctx context.Context, args []string, stderr io.Writer) error {
 	defer stopShipping()
 	shipped := make(chan struct{})
 	go func() { shipper.Run(shipCtx, 5*time.Second); close(shipped) }()
+	recorderDone := closedChan()
+	if fr != nil {
+		recorderDone = fr.run(ctx, shipCtx, trigger.ChannelConfig{Server: *server, Token: token, Node: *node, AgentID: id}, log)
+	}
 
 	log.Info("agent running", "server", *server, "frequency_hz", *freq, "interval", *interval, "node", *node)
 	err = a.Run(ctx, func(p *profile.Profile) {
@@ -95,9 +127,20 @@ func runAgent(ctx context.Context, args []string, stderr io.Writer) error {
 		}
 		shipper.Enqueue(body)
 	})
+	if fr != nil {
+		// Snapshots cut short by the stop are being handed to the spool.
+		waitCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		fr.manager.Wait(waitCtx)
+		cancel()
+	}
 	stopShipping()
 	<-shipped
-	log.Info("agent stopped", "unshipped_profiles", shipper.Len())
+	<-recorderDone
+	attrs := []any{"unshipped_profiles", shipper.Len()}
+	if fr != nil {
+		attrs = append(attrs, "unshipped_snapshots", fr.spool.Pending())
+	}
+	log.Info("agent stopped", attrs...)
 	return err
 }
 
