@@ -2,7 +2,9 @@ package agent
 
 import (
 	"maps"
+	"path"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/flightrec/flightrec/agent/events"
@@ -15,11 +17,19 @@ type process struct {
 	info   *procinfo.Process // nil if it exited before it could be read
 	space  *symbolize.Space  // nil for kernel threads and unreadable processes
 	labels map[string]string
-	seen   bool   // sampled in the current interval
-	stale  bool   // new code appeared since the snapshot; re-read once per interval
-	last   uint64 // boot ns of its latest sample, stack, interval or event
-	exited uint64 // boot ns of its exit (or when it was found gone); 0 while it runs
+	seen   bool // sampled in the current interval
+	// rereads counts re-reads for code outside the known mappings in the
+	// current interval (bounded: a garbage frame must not re-read forever);
+	// readAt is the boot time of the last read: only a sample taken after
+	// it can show code the read missed.
+	rereads uint8
+	readAt  uint64
+	last    uint64 // boot ns of its latest sample, stack, interval or event
+	exited  uint64 // boot ns of its exit (or when it was found gone); 0 while it runs
 }
+
+// maxRereads bounds the re-reads of one process per interval.
+const maxRereads = 3
 
 // processTable reads each process the first time a record names it, re-reads
 // it when it execs, and keeps it for a retention time after it exits, so a
@@ -33,6 +43,7 @@ type processTable struct {
 	stacks    *stackCache
 	retention uint64 // ns
 	byPID     map[uint32]*process
+	now       func() uint64 // boot ns; a field for tests
 }
 
 // pidSet tells the BPF side which processes user space has read, so that
@@ -48,11 +59,12 @@ func newProcessTable(node string, r procinfo.Reader, sym *symbolize.Symbolizer, 
 		stacks:    newStackCache(defaultStacksPerProcess, defaultStacksTotal),
 		retention: uint64(retention.Nanoseconds()),
 		byPID:     map[uint32]*process{},
+		now:       events.Now,
 	}
 }
 
 // observe returns the process of a sample or stack taken at boot time at,
-// reading it on first sight, and again (once per interval) when user has
+// reading it on first sight, and again (a few times per interval) when user has
 // code outside every known mapping (dlopen, libraries mapped after an
 // early read) or the last read failed; anew when the pid names a new
 // process (user code after the old one's exit: the pid was reused).
@@ -62,8 +74,12 @@ func (t *processTable) observe(pid uint32, comm string, at uint64, user []uint64
 	case ok && p.exited != 0 && len(user) > 0 && at > p.exited:
 		t.drop(pid, p)
 		ok = false
-	case ok && p.exited == 0 && len(user) > 0 && !p.stale && p.misses(user[0]):
-		p.stale = true
+	case ok && p.exited == 0 && len(user) > 0 && at > p.readAt && p.rereads < maxRereads &&
+		(p.misses(user[0]) || p.misses(user[len(user)-1])):
+		// The innermost frame catches new code (dlopen, JIT); the outermost
+		// catches libraries the loader mapped after a read made right at
+		// exec, whose frames sit above code of the executable.
+		p.rereads++
 		t.read(pid, comm, p, true)
 	}
 	if !ok {
@@ -90,6 +106,7 @@ func (p *process) misses(addr uint64) bool {
 // for what it ran; without keep (after an exec) the old image would name
 // the new one's addresses wrongly, so p is left without.
 func (t *processTable) read(pid uint32, comm string, p *process, keep bool) {
+	p.readAt = t.now()
 	info, err := t.reader.Read(pid)
 	if err != nil && keep && p.info != nil {
 		return
@@ -108,7 +125,29 @@ func (t *processTable) read(pid uint32, comm string, p *process, keep bool) {
 	if old != nil {
 		old.Release()
 	}
-	_ = t.known.Know(pid) // best effort: at worst it wakes the reader again
+	if p.info == nil || !loading(p.info) {
+		_ = t.known.Know(pid) // best effort: at worst it wakes the reader again
+	}
+}
+
+// loading reports whether a dynamically linked process was read while the
+// loader was still mapping its libraries: its only shared object is the
+// loader itself. Its pid stays unknown to the BPF side, so its next record
+// wakes the reader and the re-read finds the libraries (else a short-lived
+// program's libc frames stay unresolved).
+func loading(info *procinfo.Process) bool {
+	interp := false
+	for i := range info.Mappings {
+		m := &info.Mappings[i]
+		if !m.FileBacked() || m.Path == info.Exe {
+			continue
+		}
+		if !strings.HasPrefix(path.Base(m.Path), "ld-") {
+			return false
+		}
+		interp = true
+	}
+	return interp
 }
 
 // exec re-reads a process that replaced its image: new mappings, new labels.
@@ -124,7 +163,12 @@ func (t *processTable) exec(e *events.ProcEvent) {
 		t.observe(e.PID, e.Comm, e.Time, nil)
 		return
 	}
-	t.read(e.PID, e.Comm, p, false)
+	if p.readAt < e.Time {
+		// Only a read older than the exec shows the old image; a newer one
+		// already has the new image, and reading again after the process
+		// is gone would lose it.
+		t.read(e.PID, e.Comm, p, false)
+	}
 	p.last = max(p.last, e.Time)
 }
 
@@ -152,7 +196,7 @@ func (t *processTable) sweep(now uint64) {
 		if p.exited == 0 && !p.seen && (p.info == nil || !t.alive(p.info)) {
 			p.exited = now
 		}
-		p.seen, p.stale = false, false
+		p.seen, p.rereads = false, 0
 		if p.exited != 0 && now >= p.last+t.retention {
 			t.drop(pid, p)
 		}

@@ -52,7 +52,9 @@ func newTestTable(t *testing.T, retention time.Duration) (*processTable, fakePro
 	fp := fakeProc{t, t.TempDir()}
 	known := fakePIDs{}
 	sym := symbolize.New(symbolize.Options{}, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
-	return newProcessTable("n1", procinfo.Reader{Proc: fp.dir}, sym, known, retention), fp, known
+	tab := newProcessTable("n1", procinfo.Reader{Proc: fp.dir}, sym, known, retention)
+	tab.now = func() uint64 { return 0 } // reads happen "at boot": every record is newer
+	return tab, fp, known
 }
 
 const sec = uint64(time.Second)
@@ -149,6 +151,19 @@ func TestProcessRereadOnMiss(t *testing.T) {
 	if p.space == nil || !p.space.Contains(0x50010) || p.labels[LabelComm] != "w" {
 		t.Errorf("a failed re-read lost what was known: labels %v", p.labels)
 	}
+	// A miss in a record taken before the last read cannot be helped by
+	// reading again; one taken after it can.
+	tab.sweep(5 * sec)
+	tab.now = func() uint64 { return 10 * sec }
+	fp.put(400, "x", 5, 0x90000)
+	if p := tab.observe(400, "", 11*sec, []uint64{0x90010}); p.labels[LabelComm] != "x" {
+		t.Fatalf("no re-read for a record taken after the last read: %v", p.labels)
+	}
+	fp.put(400, "y", 5, 0xa0000)
+	if p := tab.observe(400, "", 9*sec, []uint64{0xa0010}); p.labels[LabelComm] != "x" {
+		t.Errorf("re-read for a record older than the last read: %v", p.labels)
+	}
+	tab.now = func() uint64 { return 0 }
 
 	// The first read fails (mid-exec, or gone); the next record retries.
 	q := tab.observe(500, "x", 1*sec, []uint64{0x70010})
@@ -159,5 +174,31 @@ func TestProcessRereadOnMiss(t *testing.T) {
 	fp.put(500, "x", 5, 0x70000)
 	if q := tab.observe(500, "x", 3*sec, []uint64{0x70010}); q.space == nil || !q.space.Contains(0x70010) {
 		t.Error("a process whose read failed was not read again")
+	}
+}
+
+func TestLoading(t *testing.T) {
+	const exe = "/usr/bin/app"
+	m := func(paths ...string) *procinfo.Process {
+		p := &procinfo.Process{Exe: exe}
+		for i, path := range paths {
+			p.Mappings = append(p.Mappings, procinfo.Mapping{Path: path, Inode: uint64(i + 1)})
+		}
+		return p
+	}
+	for _, tt := range []struct {
+		name string
+		p    *procinfo.Process
+		want bool
+	}{
+		{"loader only", m(exe, "/usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2", "[vdso]"), true},
+		{"musl loader only", m(exe, "/lib/ld-musl-x86_64.so.1"), true},
+		{"libraries mapped", m(exe, "/usr/lib/x86_64-linux-gnu/libc.so.6", "/usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2"), false},
+		{"static", m(exe, "[vdso]"), false},
+		{"a library named like the loader is not it", m(exe, "/usr/lib/libold-x.so"), false},
+	} {
+		if got := loading(tt.p); got != tt.want {
+			t.Errorf("%s: loading = %v, want %v", tt.name, got, tt.want)
+		}
 	}
 }
