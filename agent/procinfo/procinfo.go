@@ -22,6 +22,8 @@ type Process struct {
 	Env       Env
 	Cgroup    string // the unified (v2) path, else the first v1 path that names a container
 	Container string // container id derived from the cgroup, "" outside containers
+
+	root string // Root, formatted once: symbolization asks for it per frame
 }
 
 // Mapping is one executable file-backed (or special) region of the address space.
@@ -38,7 +40,12 @@ func (m *Mapping) FileBacked() bool { return m.Inode != 0 && strings.HasPrefix(m
 
 // Root is where the process's own files are visible from the agent's mount
 // namespace (containers have their own root).
-func (p *Process) Root() string { return fmt.Sprintf("/proc/%d/root", p.PID) }
+func (p *Process) Root() string {
+	if p.root == "" { // a Process not made by Read
+		return fmt.Sprintf("/proc/%d/root", p.PID)
+	}
+	return p.root
+}
 
 // MapFile is the path that opens exactly the file behind m, even if it was
 // deleted or lives in another mount namespace.
@@ -83,7 +90,7 @@ type Reader struct {
 // error wrapping os.ErrNotExist.
 func (r Reader) Read(pid uint32) (*Process, error) {
 	dir := filepath.Join(r.proc(), strconv.FormatUint(uint64(pid), 10))
-	p := &Process{PID: pid}
+	p := &Process{PID: pid, root: fmt.Sprintf("/proc/%d/root", pid)}
 	stat, err := os.ReadFile(filepath.Join(dir, "stat"))
 	if err != nil {
 		return nil, fmt.Errorf("read process %d: %w", pid, err)

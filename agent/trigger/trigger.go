@@ -52,7 +52,7 @@ type Config struct {
 	Node          string
 	DefaultBefore time.Duration // default 60 s
 	DefaultAfter  time.Duration // default 10 s
-	Cooldown      time.Duration // per key, default 1 min
+	Cooldown      time.Duration // per key, default 1 min; negative: none
 	RateLimit     int           // triggers per RateWindow across keys, default 6
 	RateWindow    time.Duration // default 10 min
 	Now           func() time.Time

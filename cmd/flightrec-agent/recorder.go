@@ -48,7 +48,7 @@ func newRecorderFlags(fs *flag.FlagSet) *recorderFlags {
 		spoolBytes: fs.Int64("snapshot-spool-bytes", 256<<20, "bound on --snapshot-dir, in bytes"),
 		before:     fs.Duration("snapshot-before", 60*time.Second, "default window before a trigger"),
 		after:      fs.Duration("snapshot-after", 10*time.Second, "default window after a trigger"),
-		cooldown:   fs.Duration("trigger-cooldown", time.Minute, "per trigger key (kind, or process for crashes and CPU)"),
+		cooldown:   fs.Duration("trigger-cooldown", time.Minute, "per trigger key (kind, or process for crashes and CPU); 0 for none"),
 		rateLimit:  fs.String("trigger-rate-limit", "6/10m", "snapshots per window across all triggers"),
 		watch:      fs.String("watch", "", `local triggers only for processes matching this selector, e.g. '{service="api"}'; empty: all`),
 		crash:      fs.Bool("crash-trigger", true, "snapshot on fatal signals (SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT, SIGSYS) and OOM kills"),
@@ -70,8 +70,8 @@ func (f *recorderFlags) validate() error {
 		return usagef("--snapshot-spool-bytes %d is below 1 MiB", *f.spoolBytes)
 	case *f.dir == "":
 		return usagef("--snapshot-dir is required with --recorder")
-	case *f.before < 0 || *f.after < 0 || *f.before+*f.after <= 0:
-		return usagef("--snapshot-before %v and --snapshot-after %v make an empty window", *f.before, *f.after)
+	case *f.before <= 0 || *f.after <= 0:
+		return usagef("--snapshot-before %v and --snapshot-after %v must both be positive (1ms for next to nothing)", *f.before, *f.after)
 	case *f.before > *f.window:
 		return usagef("--snapshot-before %v reaches past --recorder-window %v", *f.before, *f.window)
 	case *f.cooldown < 0:
@@ -145,8 +145,12 @@ func (fr *flightRecorder) configure(cfg *agent.Config, f *recorderFlags, node st
 		}()
 		return out
 	}
+	cooldown := *f.cooldown
+	if cooldown == 0 {
+		cooldown = -1 // trigger.Config: zero is its default, negative is none
+	}
 	fr.manager = trigger.New(trigger.Config{Node: node, DefaultBefore: *f.before, DefaultAfter: *f.after,
-		Cooldown: *f.cooldown, RateLimit: f.rate, RateWindow: f.rateWindow}, snap, fr.spool, log, reg)
+		Cooldown: cooldown, RateLimit: f.rate, RateWindow: f.rateWindow}, snap, fr.spool, log, reg)
 	fr.local = trigger.NewLocal(fr.manager, f.watchParsed, *f.cpu, *f.cpuSustain)
 	if *f.crash || *f.cpu > 0 {
 		crash := *f.crash

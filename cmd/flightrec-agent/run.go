@@ -86,6 +86,11 @@ func runAgent(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	if fr != nil && os.Getenv("GOMEMLIMIT") == "" {
+		// The ring lives on the heap: a soft limit below its bound would
+		// have the collector run flat out once it fills.
+		debug.SetMemoryLimit(memoryLimit + *rec.bytes)
+	}
 	var a *agent.Agent
 	cfg := agent.Config{Frequency: *freq, Interval: *interval, Node: *node, CacheDir: *cacheDir,
 		OffCPU: *offCPU.on, MinOffCPU: *offCPU.min}
