@@ -85,3 +85,19 @@ bench-server: deps
 	$(GO) build -o $(BIN)/flightrec ./cmd/flightrec
 	$(GO) build -o $(BIN)/bench-server ./bench/server
 	$(BIN)/bench-server -flightrec $(BIN)/flightrec
+
+# The flight recorder's costs: agent CPU with off-CPU tracing at 2k and 20k
+# context switches/s, ring memory against its bound, trigger → stored
+# snapshot latency; prints the table (bench/recorder). Needs root.
+.PHONY: bench-recorder
+bench-recorder: deps build
+	$(SUDO) env PATH=$(PATH) $(GO) run ./bench/recorder
+
+# The canary diff's speed: one hour of 100 baseline and 100 canary instances
+# over 20k functions on the embedded store, timed through the API; prints
+# the median of 5 runs and PASS/FAIL against 1 s (bench/diff).
+.PHONY: bench-diff
+bench-diff: deps
+	@mkdir -p $(BIN)
+	$(GO) build -o $(BIN)/bench-diff ./bench/diff
+	$(BIN)/bench-diff

@@ -21,6 +21,7 @@ func clientCommands() map[string]command {
 		"top":    {"show the functions a selector's profiles spend most in", runTop},
 		"labels": {"list label names, or the values of one label", runLabels},
 		"upload": {"send a pprof file to the server", runUpload},
+		"diff":   {"compare a target's functions with a baseline's across instances (a CD gate)", runDiff},
 
 		// The flight recorder (docs/triggers.md, docs/snapshot.md).
 		"trigger":   {"ask agents for a flight-recorder snapshot of what a selector matches", runTrigger},

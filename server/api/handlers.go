@@ -31,6 +31,7 @@ func (a *API) endpoints() []endpoint {
 		{"labels", LabelsPath, rangeParams, a.labels},
 		{"label_values", LabelValuesPath, rangeParams, a.labelValues},
 		{"types", TypesPath, []string{"from", "to"}, a.listTypes},
+		{"diff", DiffPath, diffParams(), a.diff},
 	}
 }
 
