@@ -74,6 +74,10 @@ type summarizer struct {
 	acc     []accum
 	stamp   int64
 	touched []int32
+	// fid maps the frames of the last set to function ids. Stores may give
+	// every group of a query one shared frame table: it is mapped once.
+	fid    []int32
+	fidFor *model.Frame // &Frames[0] of the set fid was made for
 }
 
 // accum is one function's sums for the instance being summarized, in one
@@ -114,13 +118,25 @@ func (s *summarizer) instance(sets []*model.StackSet) instance {
 	return inst
 }
 
+// functionIDs maps frames to function ids, reusing the previous mapping
+// when frames extends the table it was made for.
+func (s *summarizer) functionIDs(frames []model.Frame) []int32 {
+	if len(frames) == 0 {
+		return nil
+	}
+	if &frames[0] != s.fidFor || len(frames) < len(s.fid) {
+		s.fid, s.fidFor = s.fid[:0], &frames[0]
+	}
+	for _, f := range frames[len(s.fid):] {
+		s.fid = append(s.fid, s.intern(query.FrameName(f)))
+	}
+	return s.fid
+}
+
 // add counts set's stacks: self for the leaf, cum once per stack for every
 // function in it however often it recurses. It returns the set's total.
 func (s *summarizer) add(set *model.StackSet) int64 {
-	fid := make([]int32, len(set.Frames))
-	for i, f := range set.Frames {
-		fid[i] = s.intern(query.FrameName(f))
-	}
+	fid := s.functionIDs(set.Frames)
 	var total int64
 	for i, st := range set.Stacks {
 		v := set.Values[i]

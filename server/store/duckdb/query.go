@@ -84,7 +84,7 @@ func (s *Store) Merge(ctx context.Context, q store.Query) (*model.StackSet, erro
 	if err != nil {
 		return nil, fmt.Errorf("merge %s: %w", q.Type, err)
 	}
-	return b.set, nil
+	return b.done(), nil
 }
 
 // MergeBy is Merge per group of by-label values.
@@ -102,9 +102,10 @@ func (s *Store) MergeBy(ctx context.Context, q store.Query, by []string) ([]stor
 		"SELECT sel.g, p.stack_id, SUM(p.value * p.scale)::BIGINT FROM (" +
 		unionSQL(pieces, "series_id, stack_id, value, scale", true) +
 		") p JOIN sel ON p.series_id = sel.id GROUP BY ALL"
+	table := s.newStackTable()
 	builders := make([]*stackBuilder, len(groups))
 	for i := range builders {
-		builders[i] = s.newStackBuilder()
+		builders[i] = table.builder()
 	}
 	err := scanAll(ctx, s.db, query, func(r *sqlRows) error {
 		var g int32
@@ -122,7 +123,7 @@ func (s *Store) MergeBy(ctx context.Context, q store.Query, by []string) ([]stor
 	var out []store.Group
 	for i, g := range groups {
 		if len(builders[i].set.Stacks) > 0 {
-			out = append(out, store.Group{Labels: g, Stacks: builders[i].set})
+			out = append(out, store.Group{Labels: g, Stacks: builders[i].done()})
 		}
 	}
 	return out, nil
@@ -158,35 +159,75 @@ func (s *Store) groupSeries(ids []uint32, by []string) ([]int32, []labels.Labels
 	return groupOf, groups
 }
 
-// stackBuilder turns stack ids into a StackSet, sharing frames.
-type stackBuilder struct {
+// stackTable resolves stack ids into frame-index paths once per query: a
+// stack met again, in the same group or another, costs one map lookup, and
+// the dictionary's lock is taken only for stacks not met yet (a writer may
+// be waiting for it). Every StackSet it feeds shares its frame table; the
+// sets are read-only, so sharing is safe, and capacity is capped so an
+// append by a consumer copies.
+type stackTable struct {
 	s      *Store
-	set    *model.StackSet
-	frames map[uint32]int32 // location id → frame index
+	frames []model.Frame
+	byLoc  map[uint32]int32   // location id → frame index
+	paths  map[uint32][]int32 // stack id → frame indexes, leaf first; nil: no stack comes twice
 }
 
+func (s *Store) newStackTable() *stackTable {
+	return &stackTable{s: s, byLoc: map[uint32]int32{}, paths: map[uint32][]int32{}}
+}
+
+func (t *stackTable) path(id uint32) []int32 {
+	if p, ok := t.paths[id]; ok { // a nil map finds nothing
+		return p
+	}
+	d := t.s.dict
+	d.mu.RLock()
+	var st []int32
+	for sid := id; sid != 0 && int(sid) < len(d.stacks); {
+		n := d.stacks[sid]
+		fi, ok := t.byLoc[n.location]
+		if !ok {
+			fi = int32(len(t.frames))
+			t.frames = append(t.frames, d.frame(n.location))
+			t.byLoc[n.location] = fi
+		}
+		st = append(st, fi)
+		sid = n.parent
+	}
+	d.mu.RUnlock()
+	if t.paths != nil {
+		t.paths[id] = st
+	}
+	return st
+}
+
+// stackBuilder collects one StackSet's stacks through a stackTable.
+type stackBuilder struct {
+	t   *stackTable
+	set *model.StackSet
+}
+
+// newStackBuilder is for one set whose stack ids are distinct (a merge
+// grouped by stack): nothing to remember between rows.
 func (s *Store) newStackBuilder() *stackBuilder {
-	return &stackBuilder{s: s, set: &model.StackSet{}, frames: map[uint32]int32{}}
+	t := s.newStackTable()
+	t.paths = nil
+	return t.builder()
+}
+
+func (t *stackTable) builder() *stackBuilder {
+	return &stackBuilder{t: t, set: &model.StackSet{}}
 }
 
 func (b *stackBuilder) add(id uint32, v int64) {
-	d := b.s.dict
-	d.mu.RLock()
-	var st []int32
-	for id != 0 && int(id) < len(d.stacks) {
-		n := d.stacks[id]
-		fi, ok := b.frames[n.location]
-		if !ok {
-			fi = int32(len(b.set.Frames))
-			b.set.Frames = append(b.set.Frames, d.frame(n.location))
-			b.frames[n.location] = fi
-		}
-		st = append(st, fi)
-		id = n.parent
-	}
-	d.mu.RUnlock()
-	b.set.Stacks = append(b.set.Stacks, st)
+	b.set.Stacks = append(b.set.Stacks, b.t.path(id))
 	b.set.Values = append(b.set.Values, v)
+}
+
+// done gives the set its frames (the table's, as far as they go now).
+func (b *stackBuilder) done() *model.StackSet {
+	b.set.Frames = b.t.frames[:len(b.t.frames):len(b.t.frames)]
+	return b.set
 }
 
 // seriesInRange narrows ids to the series with profiles in [start, end).
