@@ -82,7 +82,7 @@ func TestSplitCalibration(t *testing.T) {
 		t.Run(strings.Join(append([]string{c.name}, c.args...), "_"), func(t *testing.T) {
 			t.Parallel()
 			bin := Build(t, c.name)
-			cal := Calibrate(t, bin, 200, c.args...)
+			cal := calibrateBest(t, bin, c.args...)
 			want := SplitOf(c.name, DefaultSplit, c.extra)
 			got := MeasuredSplit(cal, DefaultSplit)
 			for i := range want {
@@ -100,6 +100,21 @@ func TestSplitCalibration(t *testing.T) {
 			}
 		})
 	}
+}
+
+// calibrateBest keeps each burner's lowest cost over three calibrations:
+// interference from other work (parallel subtests, a busy CI machine) only
+// ever adds to a unit's thread CPU time, through caches and frequency.
+func calibrateBest(t *testing.T, bin string, args ...string) []Calibration {
+	best := Calibrate(t, bin, 200, args...)
+	for range 2 {
+		for i, c := range Calibrate(t, bin, 200, args...) {
+			if c.NsPerUnit < best[i].NsPerUnit {
+				best[i] = c
+			}
+		}
+	}
+	return best
 }
 
 func TestSplitTables(t *testing.T) {
