@@ -138,6 +138,7 @@ func run(ctx context.Context, args []string) error {
 	out := fs.String("out", "", "also write the markdown report to this file")
 	quick := fs.Bool("quick", false, "smoke test: -duration 10s -runs 1 unless given")
 	interval := fs.Duration("interval", 10*time.Second, "the agent's reporting interval")
+	agentArgs := fs.String("agent-args", "", "more flags for the agent, space-separated, e.g. --off-cpu=false")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return err
@@ -196,7 +197,7 @@ func run(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	b := &bench{agent: *agentPath, duration: *duration, interval: *interval}
+	b := &bench{agent: *agentPath, duration: *duration, interval: *interval, extra: strings.Fields(*agentArgs)}
 	for _, c := range cfgs {
 		if c.Churn > 0 {
 			if b.churn, err = testworkload.BuildBinary("churn"); err != nil {

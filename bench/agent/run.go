@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -109,17 +111,19 @@ type bench struct {
 	interval time.Duration
 	churn    string // churn binary
 	sink     *sink
+	extra    []string // more agent flags (-agent-args)
 }
 
 // agentArgv is the agent's command line for frequency hz.
 func (b *bench) agentArgv(hz int, admin string) []string {
-	return []string{b.agent, "run",
+	return append([]string{b.agent, "run",
 		"--server", b.sink.url,
 		"--frequency", strconv.Itoa(hz),
 		"--interval", b.interval.String(),
 		"--admin", admin,
 		"--log-level", "info",
-	}
+		"--snapshot-dir", filepath.Join(os.TempDir(), "bench-agent-snapshots"),
+	}, b.extra...)
 }
 
 // runOnce starts the agent, lets it run for the bench duration and

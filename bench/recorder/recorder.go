@@ -52,10 +52,8 @@ func (b *bench) recorderRun(ctx context.Context) (*recorderResult, error) {
 		return nil, err
 	}
 	defer ping.stop(5 * time.Second)
-	// --trigger-cooldown 0s would mean 1 min (trigger.Config's default for
-	// zero), so the smallest positive cooldown stands for "none".
 	agent, admin, err := b.startAgent(ctx, "--snapshot-before", b.opt.before.String(), "--snapshot-after", b.opt.after.String(),
-		"--trigger-cooldown", "1ms", "--trigger-rate-limit", "1000/1m")
+		"--trigger-cooldown", "0s", "--trigger-rate-limit", "1000/1m")
 	if err != nil {
 		return nil, err
 	}

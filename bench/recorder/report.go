@@ -156,7 +156,7 @@ func (rp *report) ringTable(w io.Writer) {
 func (rp *report) latencyTable(w io.Writer) {
 	r, o := rp.Recorder, rp.b.opt
 	fmt.Fprintf(w, "## 3. Trigger → stored snapshot\n\n")
-	fmt.Fprintf(w, "Agent: `%s` (`--trigger-cooldown 0s` would mean 1 min: zero takes trigger.Config's default). "+
+	fmt.Fprintf(w, "Agent: `%s`. "+
 		"%d triggers, one at a time: `POST /trigger?reason=bench-N&after=%v` on the agent's admin endpoint; stored = listed by the server's `GET /api/v1/snapshots` (polled every 10 ms), timed from just before the POST. "+
 		"By design the latency includes the window's end (after = %v): the agent builds the snapshot at its first drain (once a second) after the window has ended (+50 ms commit slack), then spools and uploads it. "+
 		"p99 is nearest-rank: under 100 triggers, the largest.\n\n",

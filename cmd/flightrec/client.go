@@ -23,6 +23,10 @@ func clientCommands() map[string]command {
 		"upload": {"send a pprof file to the server", runUpload},
 		"diff":   {"compare a target's functions with a baseline's across instances (a CD gate)", runDiff},
 
+		// Cohorts and deploys of one function (docs/diff.md).
+		"explain": {"find the cohort (version, node, zone) whose share of a function differs", runExplain},
+		"bisect":  {"find the version at which a function's share changed", runBisect},
+
 		// The flight recorder (docs/triggers.md, docs/snapshot.md).
 		"trigger":   {"ask agents for a flight-recorder snapshot of what a selector matches", runTrigger},
 		"snapshots": {"list flight-recorder snapshots", runSnapshots},

@@ -32,6 +32,8 @@ func (a *API) endpoints() []endpoint {
 		{"label_values", LabelValuesPath, rangeParams, a.labelValues},
 		{"types", TypesPath, []string{"from", "to"}, a.listTypes},
 		{"diff", DiffPath, diffParams(), a.diff},
+		{"explain", ExplainPath, cohortParams(), a.explain},
+		{"bisect", BisectPath, cohortParams(), a.bisect},
 	}
 }
 
