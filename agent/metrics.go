@@ -97,6 +97,8 @@ var counterDescs = []counterDesc{
 		func(c *sampler.Counters) uint64 { return c.OffCPU }),
 	newCounterDesc("flightrec_agent_bpf_offcpu_short_total", "Off-CPU intervals shorter than the minimum: counted, not sent.",
 		func(c *sampler.Counters) uint64 { return c.OffCPUShort }),
+	newCounterDesc("flightrec_agent_bpf_offcpu_stack_reused_total", "Switch-outs of threads in a streak of short off-CPU intervals that reused their last stack instead of capturing one.",
+		func(c *sampler.Counters) uint64 { return c.OffCPUReused }),
 	newCounterDesc("flightrec_agent_bpf_offcpu_lost_total", "Off-CPU intervals and blocking stacks dropped because the ring buffer was full.",
 		func(c *sampler.Counters) uint64 { return c.OffCPULost }),
 	newCounterDesc("flightrec_agent_bpf_events_total", "Process events the BPF programs wrote to the ring buffer.",

@@ -58,8 +58,18 @@ struct thread_state {
 	__u64 hash;      /* its stack then */
 	__u64 sent_hash; /* the last stack sent for it */
 	__u32 state;
-	__u32 _pad;
+	__u16 streak;    /* consecutive intervals shorter than min_offcpu_ns */
+	__u16 reused;    /* switch-outs since the last capture */
 };
+
+/* A thread whose last STREAK_MIN intervals were all short (a ping-pong, a
+ * spinning lock) is not worth a stack capture per switch: it reuses its
+ * last stack, capturing afresh every RECAPTURE switch-outs and after any
+ * long interval. Bias: a long wait that follows such a streak at a new
+ * place is attributed to the thread's previous blocking stack, for at most
+ * RECAPTURE switch-outs. */
+#define STREAK_MIN 8
+#define RECAPTURE 16
 
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
@@ -102,6 +112,13 @@ static __always_inline void switch_out(void *ctx, struct task_struct *prev, __u3
 		if (!st)
 			return;
 	}
+	if (st->streak >= STREAK_MIN && st->hash && ++st->reused < RECAPTURE) {
+		count(COUNTER_OFFCPU_REUSED);
+		st->start = now;
+		st->state = state;
+		return;
+	}
+	st->reused = 0;
 	struct stack_record *s = capture_stack(ctx);
 	if (!s)
 		return;
@@ -127,9 +144,12 @@ static __always_inline void switch_in(struct task_struct *next, __u64 now)
 	__u64 start = st->start;
 	st->start = 0;
 	if (now - start < min_offcpu_ns) {
+		if (st->streak < STREAK_MIN)
+			st->streak++;
 		count(COUNTER_OFFCPU_SHORT);
 		return;
 	}
+	st->streak = 0;
 	struct offcpu_record r = {
 		.start = start,
 		.stack_hash = st->hash,

@@ -56,7 +56,8 @@ type OffcpuThreadState struct {
 	Hash     uint64
 	SentHash uint64
 	State    uint32
-	Pad      uint32
+	Streak   uint16
+	Reused   uint16
 }
 
 // Names of all BPF objects in the ELF.

@@ -14,6 +14,9 @@ type Counters struct {
 
 	OffCPU      uint64 // off-CPU intervals written
 	OffCPUShort uint64 // intervals shorter than the minimum: counted, not sent
+	// OffCPUReused counts switch-outs of threads in a streak of short
+	// intervals that reused their last stack instead of capturing one.
+	OffCPUReused uint64
 	OffCPULost  uint64 // off-CPU interval and blocking stack records dropped: ring full
 	Events      uint64 // process events written
 	EventsLost  uint64 // process events dropped: ring full
@@ -23,7 +26,7 @@ type Counters struct {
 // fields lists the counters in the order of enum counter.
 func (c *Counters) fields() []*uint64 {
 	return []*uint64{&c.Samples, &c.Lost, &c.UserStackErrors, &c.KernelStackErrors, &c.Filtered, &c.Idle,
-		&c.OffCPU, &c.OffCPUShort, &c.OffCPULost, &c.Events, &c.EventsLost, &c.Stacks}
+		&c.OffCPU, &c.OffCPUShort, &c.OffCPULost, &c.Events, &c.EventsLost, &c.Stacks, &c.OffCPUReused}
 }
 
 // ReadCounters sums the per-CPU counters.

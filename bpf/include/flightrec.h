@@ -79,6 +79,7 @@ enum counter {
 	COUNTER_EVENTS = 9,      /* process events written */
 	COUNTER_EVENTS_LOST = 10,
 	COUNTER_STACKS = 11,     /* blocking stacks written (once per change per thread) */
+	COUNTER_OFFCPU_REUSED = 12, /* switch-outs that reused the thread's last stack instead of capturing one */
 	COUNTER_MAX = 16,
 };
 
