@@ -15,7 +15,11 @@
  *     (preempted, interruptible sleep, uninterruptible/I/O) and the stack hash.
  * Limits: intervals shorter than min_offcpu_ns (default 1 ms) are counted,
  *   not sent: off-CPU time is underestimated by at most that much per
- *   interval, and only intervals longer than it are attributed. Per-thread
+ *   interval, and only intervals longer than it are attributed. A thread
+ *   whose last STREAK_MIN intervals were all short reuses its last stack at
+ *   switch-out (recapturing every RECAPTURE switch-outs): a long wait right
+ *   after such a streak, at a new place, may be attributed to its previous
+ *   blocking stack. Per-thread
  *   state lives in an LRU map of 32768 threads: a thread evicted while off
  *   the CPU loses that interval. Stacks are taken at switch-out
  *   (frame pointers; same limits as the sampler).
