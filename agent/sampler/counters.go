@@ -17,10 +17,10 @@ type Counters struct {
 	// OffCPUReused counts switch-outs of threads in a streak of short
 	// intervals that reused their last stack instead of capturing one.
 	OffCPUReused uint64
-	OffCPULost  uint64 // off-CPU interval and blocking stack records dropped: ring full
-	Events      uint64 // process events written
-	EventsLost  uint64 // process events dropped: ring full
-	Stacks      uint64 // blocking and crash stacks written
+	OffCPULost   uint64 // off-CPU interval and blocking stack records dropped: ring full
+	Events       uint64 // process events written
+	EventsLost   uint64 // process events dropped: ring full
+	Stacks       uint64 // blocking and crash stacks written
 }
 
 // fields lists the counters in the order of enum counter.
