@@ -1,7 +1,9 @@
 package diff
 
 import (
+	"encoding/binary"
 	"fmt"
+	"math"
 	"slices"
 )
 
@@ -10,7 +12,8 @@ type test struct {
 	fn             int32
 	metric         Metric
 	base, target   []float64
-	sameAs         int // index of the identical self test, or -1
+	sameAs         int  // index of an earlier test with the same shares on every instance, or -1
+	sameAsSelf     bool // ... and it is this function's self test
 	constant       bool
 	w              welch
 	lo, hi, mde, q float64
@@ -106,12 +109,29 @@ func selectTests(base, target *side, minShare float64) []*test {
 	}
 	fill(base.instances, selfTest, cumTest, tests, func(t *test) []float64 { return t.base })
 	fill(target.instances, selfTest, cumTest, tests, func(t *test) []float64 { return t.target })
-	for f := range n {
-		if s, c := selfTest[f], cumTest[f]; s >= 0 && c >= 0 && sameShares(tests[s], tests[c]) {
-			tests[c].sameAs = s
-		}
-	}
+	dedupe(tests)
 	return tests
+}
+
+// dedupe points each test whose shares equal, instance by instance, those
+// of an earlier test at that test: a leaf's total is its self, and callers
+// that are on every stack of their callee (main, runtime.main, a thread's
+// entry) all have one total. They are one hypothesis, tested once, so the
+// correction counts them once.
+func dedupe(tests []*test) {
+	first := map[string]int{}
+	var key []byte
+	for i, t := range tests {
+		key = key[:0]
+		for _, x := range slices.Concat(t.base, t.target) {
+			key = binary.LittleEndian.AppendUint64(key, math.Float64bits(x))
+		}
+		if j, ok := first[string(key)]; ok {
+			t.sameAs, t.sameAsSelf = j, tests[j].fn == t.fn
+			continue
+		}
+		first[string(key)] = i
+	}
 }
 
 // fill writes each instance's shares into the tests' vectors of one side.
@@ -136,10 +156,6 @@ func constant(t *test) bool {
 		}
 	}
 	return true
-}
-
-func sameShares(a, b *test) bool {
-	return slices.Equal(a.base, b.base) && slices.Equal(a.target, b.target)
 }
 
 // runTests runs Welch's test on each distinct test and adjusts the
@@ -175,7 +191,7 @@ func runTests(tests []*test, alpha float64) int {
 	for _, t := range tests {
 		if t.sameAs >= 0 {
 			s := tests[t.sameAs]
-			t.w, t.lo, t.hi, t.mde, t.q = s.w, s.lo, s.hi, s.mde, s.q
+			t.w, t.lo, t.hi, t.mde, t.q, t.constant = s.w, s.lo, s.hi, s.mde, s.q, s.constant
 		}
 	}
 	return len(family)
@@ -187,7 +203,7 @@ func (t *test) change(name string, alpha float64) Change {
 	mt, _ := meanVar(t.target)
 	c := Change{Function: name, Metric: t.metric, BaseShare: mb, TargetShare: mt, Delta: t.w.diff,
 		Ratio: ratio(mt, mb), CILow: t.lo, CIHigh: t.hi, P: t.w.p, Q: t.q, MDE: t.mde,
-		Verdict: NoEvidence, SameAsSelf: t.sameAs >= 0, Constant: t.constant}
+		Verdict: NoEvidence, SameAsSelf: t.sameAsSelf, Constant: t.constant}
 	switch {
 	case t.q >= alpha:
 	case t.w.diff > 0:
