@@ -1,16 +1,22 @@
 package e2e
 
 import (
+	"bufio"
 	"encoding/json"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/google/pprof/profile"
+
+	"github.com/flightrec/flightrec/internal/testenv"
+	"github.com/flightrec/flightrec/internal/testworkload"
 )
 
 // TestDiffGate runs a canary gate as a pipeline would: pods of two tracks
@@ -107,5 +113,178 @@ func writeShopProfile(t *testing.T, path string, rng *rand.Rand, canary bool, at
 	defer f.Close()
 	if err := p.Write(f); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestDiffGateOnKernel is the gate end to end on real processes: gosplit
+// instances profiled by the agent, the canary run to spend twice the work
+// per unit in main.cpuB (its share ~30% → ~46%). `flightrec diff` exits 1
+// naming main.cpuB; identical builds under another version pass.
+//
+// main.cpuB's samples fall mostly on its inlined main.mix, which is their
+// leaf (docs/diff.md: inlined functions count as frames), so the change
+// shows in cpuB's total share; its self share stays small.
+func TestDiffGateOnKernel(t *testing.T) {
+	testenv.RequireBPF(t)
+	start := time.Now()
+	bin := testworkload.Build(t, "gosplit")
+	srv := startServer(t, t.TempDir())
+	const service = "diffe2e"
+	// Three instances a side, the minimum diff tests (docs/diff.md).
+	tracks := []struct {
+		version string
+		args    []string
+	}{{"base", nil}, {"canary", []string{"-mode", "extra", "-extra", "100"}}, {"twin", nil}}
+	for _, tr := range tracks {
+		for range 3 {
+			startLabelled(t, bin, service, tr.version, tr.args...)
+		}
+	}
+	t.Logf("server and 9 gosplit processes up after %v", time.Since(start).Round(time.Millisecond))
+
+	node := uniqueNode("e2e-diff")
+	agentStart := time.Now()
+	agent := startAgent(t, "run", "--server", srv.url, "--interval", "2s", "--frequency", "499",
+		"--admin", "", "--cache-dir", "", "--snapshot-dir", t.TempDir(), "--crash-trigger=false", "--node", node)
+
+	// Every instance must have shipped before the gate runs; then let the
+	// profiles accumulate for ~35 s of agent intervals. At 499 Hz that is
+	// thousands of samples an instance, the 9 processes sharing the
+	// machine's CPUs: at 99 Hz and 20 s the instance-to-instance noise of 3
+	// instances a side, over ~50 Benjamini–Hochberg tests, hid even a
+	// 5-point change (q 0.94), and at 20 s one run in three missed a
+	// 16-point one. The doubled cpuB work keeps the change well above that
+	// noise.
+	query := fmt.Sprintf(`{service=%q,node=%q}`, service, node)
+	var pids string
+	if !waitFor(30*time.Second, func() bool {
+		p := startCmd(t, serverBin, "labels", "pid", "--server", srv.url, "--query", query, "--from", "-5m")
+		p.wait(t, 30*time.Second)
+		pids = p.stdout.String()
+		return len(strings.Fields(pids)) >= 9 || agent.exited()
+	}) || agent.exited() {
+		t.Fatalf("want 9 pids of %s on the server, got %q: agent %s", query, pids, agent)
+	}
+	t.Logf("all 9 instances on the server %v after the agent started", time.Since(agentStart).Round(time.Millisecond))
+	if d := 35*time.Second - time.Since(agentStart); d > 0 {
+		time.Sleep(d)
+	}
+
+	sel := func(version string) string { return fmt.Sprintf(`cpu{service=%q,version=%q}`, service, version) }
+	diff := func(target string, extra ...string) *agentProc {
+		t.Helper()
+		args := append([]string{"diff", "--server", srv.url, "--from", "-5m", "--base", sel("base"), "--target", sel(target)}, extra...)
+		began := time.Now()
+		p := startCmd(t, serverBin, args...)
+		p.wait(t, time.Minute)
+		t.Logf("flightrec diff --target %s %s: exit %d in %v", sel(target), strings.Join(extra, " "), p.code, time.Since(began).Round(time.Millisecond))
+		return p
+	}
+
+	logInstanceShares(t, srv, service, "base", "canary", "twin")
+
+	// Canary: exit 1, and main.cpuB's share is among the failing regressions.
+	p := diff("canary", "--json")
+	var d struct {
+		Status, Message string
+		Base, Target    struct{ Instances int }
+		Gate            struct {
+			Failed  bool
+			Failing []struct {
+				Function, Metric, Verdict string
+				BaseShare                 float64 `json:"base_share"`
+				TargetShare               float64 `json:"target_share"`
+				Delta, Q                  float64
+			}
+		}
+	}
+	if err := json.Unmarshal([]byte(p.stdout.String()), &d); err != nil {
+		t.Fatalf("canary: %v: %s", err, p)
+	}
+	if p.code != 1 || d.Status != "ok" || !d.Gate.Failed {
+		t.Errorf("canary: want exit 1, status ok, gate failed; got exit %d, status %q (%s), %d/%d instances: %s",
+			p.code, d.Status, d.Message, d.Base.Instances, d.Target.Instances, p)
+	}
+	cpuB := testworkload.Split("gosplit")[1].Function
+	named := false
+	for _, c := range d.Gate.Failing {
+		t.Logf("failing: %s %s %s: %.2f%% → %.2f%% (%+.2f points, q %.3g)", c.Function, c.Metric, c.Verdict, 100*c.BaseShare, 100*c.TargetShare, 100*c.Delta, c.Q)
+		named = named || c.Function == cpuB && c.Delta > 0
+	}
+	if !named {
+		t.Errorf("canary: no failing regression of %s in %+v", cpuB, d.Gate.Failing)
+	}
+	if !strings.Contains(p.stderr.String(), cpuB) {
+		t.Errorf("canary: the exit message does not name %s: %s", cpuB, p.stderr.String())
+	}
+	if p := diff("canary"); p.code != 1 {
+		t.Errorf("canary table: want exit 1: %s", p)
+	} else {
+		t.Logf("table:\n%s%s", p.stdout.String(), p.stderr.String())
+	}
+
+	// A/A: identical builds. The 5-point threshold is what a CD pipeline
+	// would configure: it keeps a rare false positive of a tiny change (at
+	// q < 0.05 some A/A comparisons flag something) from failing the gate.
+	if p := diff("twin", "--fail-on", "self>5pp"); p.code != 0 || !strings.Contains(p.stdout.String(), "gate self>5pp: pass") {
+		t.Errorf("A/A: want exit 0 and a pass: %s", p)
+	} else {
+		t.Logf("A/A table:\n%s", p.stdout.String())
+	}
+	t.Logf("total %v", time.Since(start).Round(time.Millisecond))
+}
+
+// startLabelled starts a gosplit process labelled service and version
+// through the OpenTelemetry environment the agent reads, and waits for its
+// "ready" line as testworkload.Start does (which sets no environment).
+func startLabelled(t *testing.T, bin, service, version string, args ...string) {
+	t.Helper()
+	cmd := exec.Command(bin, args...)
+	cmd.Env = append(os.Environ(), "OTEL_SERVICE_NAME="+service, "OTEL_RESOURCE_ATTRIBUTES=service.version="+version)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start %s: %v", bin, err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	ready := make(chan bool, 1)
+	go func() {
+		sc := bufio.NewScanner(out)
+		ok := false
+		for !ok && sc.Scan() {
+			ok = strings.HasPrefix(sc.Text(), "ready ")
+		}
+		ready <- ok
+		_, _ = io.Copy(io.Discard, out) // keep the pipe drained
+	}()
+	select {
+	case ok := <-ready:
+		if !ok {
+			t.Fatalf("%s %q exited before ready", bin, args)
+		}
+	case <-time.After(testworkload.ReadyTimeout):
+		t.Fatalf("%s %q not ready after %v", bin, args, testworkload.ReadyTimeout)
+	}
+}
+
+// logInstanceShares logs each instance's CPU time and gosplit split (total
+// shares), the replicates the diff tests across.
+func logInstanceShares(t *testing.T, srv *serverProc, service string, versions ...string) {
+	t.Helper()
+	split := testworkload.Split("gosplit")
+	for _, v := range versions {
+		q := fmt.Sprintf(`{service=%q,version=%q}`, service, v)
+		p := startCmd(t, serverBin, "labels", "pid", "--server", srv.url, "--query", q, "--from", "-5m")
+		p.wait(t, 30*time.Second)
+		for _, pid := range strings.Fields(p.stdout.String()) {
+			prof := fetchPprof(t, srv, fmt.Sprintf(`cpu{service=%q,version=%q,pid=%q}`, service, v, pid))
+			line := fmt.Sprintf("%-6s pid %-7s %6.2f s CPU:", v, pid, float64(weight(prof.Sample))/1e9)
+			for _, sh := range split {
+				line += fmt.Sprintf(" %s %5.2f%%", sh.Function, percent(prof.Sample, hasFunction(sh.Function)))
+			}
+			t.Log(line)
+		}
 	}
 }
