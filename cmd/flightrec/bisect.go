@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -36,24 +35,9 @@ func runBisect(ctx context.Context, e *env, args []string) error {
 	if strings.Contains(cf.by, ",") {
 		return usagef("--by %q: bisect orders the values of one label", cf.by)
 	}
-	c, err := sf.client()
-	if err != nil {
-		return err
-	}
 	var r api.BisectResponse
-	body, err := fetchJSON(ctx, c, sf.server, api.BisectPath, params, &r)
-	if err != nil {
-		return err
-	}
-	if cf.json {
-		fmt.Fprintf(e.stdout, "%s\n", body)
-	} else {
-		showBisect(e.stdout, &r)
-	}
-	if r.Status != diff.StatusOK {
-		return codeError{exitNoVerdict, errors.New(r.Message)}
-	}
-	return nil
+	return report(ctx, e, sf, cf.json, api.BisectPath, params, &r,
+		func() { showBisect(e.stdout, &r) }, func() (diff.Status, string) { return r.Status, r.Message })
 }
 
 func showBisect(w io.Writer, r *api.BisectResponse) {

@@ -315,24 +315,7 @@ func printDiffTable(w io.Writer, changes []diff.Change, limit int) {
 			fmt.Sprintf("%.2f", 100*c.BaseShare), fmt.Sprintf("%.2f", 100*c.TargetShare), fmt.Sprintf("%+.2f", 100*c.Delta),
 			fmt.Sprintf("[%+.2f, %+.2f]", 100*c.CILow, 100*c.CIHigh), formatQ(c.Q), string(c.Verdict), fmt.Sprintf("%.2f", 100*c.MDE)})
 	}
-	width := make([]int, len(rows[0]))
-	for _, r := range rows {
-		for i, cell := range r {
-			width[i] = max(width[i], len([]rune(cell)))
-		}
-	}
-	for _, r := range rows {
-		var b strings.Builder
-		for i, cell := range r {
-			pad := strings.Repeat(" ", width[i]-len([]rune(cell)))
-			if i == 0 || i == 1 || i == 7 { // text left, numbers right
-				b.WriteString(cell + pad + "  ")
-			} else {
-				b.WriteString(pad + cell + "  ")
-			}
-		}
-		fmt.Fprintln(w, strings.TrimRight(b.String(), " "))
-	}
+	printTable(w, rows, 1, 7) // function, metric and verdict are text
 	if hidden > 0 {
 		fmt.Fprintf(w, "(%d more rows: --limit 0 or --json for all)\n", hidden)
 	}

@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -93,22 +94,30 @@ func runExplain(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
+	var r api.ExplainResponse
+	return report(ctx, e, sf, cf.json, api.ExplainPath, params, &r,
+		func() { showExplain(e.stdout, &r) }, func() (diff.Status, string) { return r.Status, r.Message })
+}
+
+// report fetches an explain or bisect answer into out, prints it as JSON or
+// through show, and turns a status other than ok into exit 3.
+func report(ctx context.Context, e *env, sf serverFlags, asJSON bool, path string, params url.Values, out any,
+	show func(), status func() (diff.Status, string)) error {
 	c, err := sf.client()
 	if err != nil {
 		return err
 	}
-	var r api.ExplainResponse
-	body, err := fetchJSON(ctx, c, sf.server, api.ExplainPath, params, &r)
+	body, err := fetchJSON(ctx, c, sf.server, path, params, out)
 	if err != nil {
 		return err
 	}
-	if cf.json {
+	if asJSON {
 		fmt.Fprintf(e.stdout, "%s\n", body)
 	} else {
-		showExplain(e.stdout, &r)
+		show()
 	}
-	if r.Status != diff.StatusOK {
-		return codeError{exitNoVerdict, errors.New(r.Message)}
+	if st, msg := status(); st != diff.StatusOK {
+		return codeError{exitNoVerdict, errors.New(msg)}
 	}
 	return nil
 }
@@ -149,8 +158,9 @@ func rangeLine(s diff.SideSummary) string {
 	return "from " + time.UnixMilli(s.From).UTC().Format(time.RFC3339) + " to " + time.UnixMilli(s.To).UTC().Format(time.RFC3339)
 }
 
-// printTable aligns rows: the first column left, numbers right.
-func printTable(w io.Writer, rows [][]string) {
+// printTable aligns rows: the first column and the columns in left (text)
+// left, the others (numbers) right.
+func printTable(w io.Writer, rows [][]string, left ...int) {
 	width := make([]int, len(rows[0]))
 	for _, r := range rows {
 		for i, cell := range r {
@@ -161,7 +171,7 @@ func printTable(w io.Writer, rows [][]string) {
 		var b strings.Builder
 		for i, cell := range r {
 			pad := strings.Repeat(" ", width[i]-len([]rune(cell)))
-			if i == 0 {
+			if i == 0 || slices.Contains(left, i) {
 				b.WriteString(cell + pad + "  ")
 			} else {
 				b.WriteString(pad + cell + "  ")
