@@ -24,6 +24,7 @@ import (
 	"github.com/flightrec/flightrec/server/snapshots"
 	"github.com/flightrec/flightrec/server/store/duckdb"
 	"github.com/flightrec/flightrec/server/triggers"
+	"github.com/flightrec/flightrec/ui"
 )
 
 // Config is what `flightrec server` is started with.
@@ -116,6 +117,9 @@ func (s *Server) routes() error {
 	}
 	s.mux.Handle("GET /metrics", promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{}))
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok\n")) })
+	// The web UI: static assets without data, so no scope; every other
+	// path is one of its routes.
+	s.mux.Handle("/", ui.Handler())
 
 	if s.cfg.OTLPGRPCListen != "" {
 		opts := append(otlp.GRPCServerOptions(), grpc.UnaryInterceptor(grpcAuth(tokens)))
