@@ -1,20 +1,14 @@
 package e2e
 
 import (
-	"encoding/json"
 	"fmt"
 	"math"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/flightrec/flightrec/internal/testenv"
-	"github.com/flightrec/flightrec/internal/testworkload"
 	"github.com/flightrec/flightrec/server/snapshots/snaptest"
 	"github.com/flightrec/flightrec/wire/snapshot"
 )
@@ -68,13 +62,7 @@ type uiSnapshotsResult struct {
 // (100 ms of unknown stack), and before/after the trigger (mallocgc 20% →
 // 80%). Screenshots go to $FLIGHTREC_UI_ARTIFACTS (default e2e/artifacts/ui).
 func TestUISnapshots(t *testing.T) {
-	testenv.Short(t)
-	chromium := testenv.Tool(t, "chromium", "chromium")
-	node := testenv.Tool(t, "nodejs", "node")
-	root := testworkload.RepoRoot(t)
-	if _, err := os.Stat(filepath.Join(root, "ui/node_modules/playwright-core")); err != nil {
-		t.Fatalf("ui/node_modules/playwright-core missing (%v): run make ui-deps", err)
-	}
+	b := newBrowserTest(t)
 	srv := startServer(t, t.TempDir())
 	// Whole seconds: the start is then exact as a JavaScript number, so the
 	// window the page sends is exactly start+1s … start+2s.
@@ -84,27 +72,9 @@ func TestUISnapshots(t *testing.T) {
 	uploadSnapshot(t, srv, snaptest.Snapshot(id, start))
 	uploadSnapshot(t, srv, olderSnapshot(other, start.Add(-time.Minute)))
 
-	artifacts := os.Getenv("FLIGHTREC_UI_ARTIFACTS")
-	if artifacts == "" {
-		artifacts = filepath.Join(root, "e2e/artifacts/ui")
-	}
-	if err := os.MkdirAll(artifacts, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(node, filepath.Join(root, "ui/test/browser/snapshots.mjs"))
-	cmd.Env = append(os.Environ(), "FLIGHTREC_URL="+srv.url, "CHROMIUM="+chromium, "FLIGHTREC_UI_ARTIFACTS="+artifacts,
-		"SNAPSHOT_ID="+id, "OTHER_ID="+other)
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("browser test failed: %v\n%s", err, out)
-	}
-	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
 	var r uiSnapshotsResult
-	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &r); err != nil {
-		t.Fatalf("browser test summary: %v\n%s", err, out)
-	}
-	t.Logf("browser test:\n%s", out)
-	t.Logf("screenshots in %s: %s", artifacts, strings.Join(r.Screenshots, ", "))
+	b.run(t, "snapshots.mjs", &r, "FLIGHTREC_URL="+srv.url, "SNAPSHOT_ID="+id, "OTHER_ID="+other)
+	t.Logf("screenshots in %s: %s", b.artifacts, strings.Join(r.Screenshots, ", "))
 	checkSnapshotList(t, r, id, other)
 	checkSnapshotTimeline(t, r)
 	checkSnapshotWindow(t, r, start)

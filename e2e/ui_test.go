@@ -42,37 +42,56 @@ type uiResult struct {
 // one and an unchanged function neutral. Screenshots go to
 // $FLIGHTREC_UI_ARTIFACTS (default e2e/artifacts/ui).
 func TestUI(t *testing.T) {
-	testenv.Short(t)
-	chromium := testenv.Tool(t, "chromium", "chromium")
-	node := testenv.Tool(t, "nodejs", "node")
-	root := testworkload.RepoRoot(t)
-	if _, err := os.Stat(filepath.Join(root, "ui/node_modules/playwright-core")); err != nil {
-		t.Fatalf("ui/node_modules/playwright-core missing (%v): run make ui-deps", err)
-	}
+	b := newBrowserTest(t)
 	srv := startServer(t, t.TempDir())
 	uploadUIProfiles(t, srv)
+	var r uiResult
+	b.run(t, "e2e.mjs", &r, "FLIGHTREC_URL="+srv.url)
+	t.Logf("screenshots in %s: %s", b.artifacts, strings.Join(r.Screenshots, ", "))
+	checkUIResult(t, r)
+}
 
-	artifacts := os.Getenv("FLIGHTREC_UI_ARTIFACTS")
-	if artifacts == "" {
-		artifacts = filepath.Join(root, "e2e/artifacts/ui")
+// browserTest runs the node scripts of ui/test/browser in Debian's chromium.
+type browserTest struct {
+	node, chromium, root, artifacts string
+}
+
+// newBrowserTest finds node, chromium and the UI's npm packages (a missing
+// one skips the test unless FLIGHTREC_REQUIRE_BPF is set, as in CI) and the
+// screenshot directory, $FLIGHTREC_UI_ARTIFACTS (default e2e/artifacts/ui).
+func newBrowserTest(t *testing.T) *browserTest {
+	t.Helper()
+	testenv.Short(t)
+	b := &browserTest{chromium: testenv.Tool(t, "chromium", "chromium"), node: testenv.Tool(t, "nodejs", "node"),
+		root: testworkload.RepoRoot(t)}
+	if _, err := os.Stat(filepath.Join(b.root, "ui/node_modules/playwright-core")); err != nil {
+		t.Fatalf("ui/node_modules/playwright-core missing (%v): run make ui-deps", err)
 	}
-	if err := os.MkdirAll(artifacts, 0o755); err != nil {
+	b.artifacts = os.Getenv("FLIGHTREC_UI_ARTIFACTS")
+	if b.artifacts == "" {
+		b.artifacts = filepath.Join(b.root, "e2e/artifacts/ui")
+	}
+	if err := os.MkdirAll(b.artifacts, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(node, filepath.Join(root, "ui/test/browser/e2e.mjs"))
-	cmd.Env = append(os.Environ(), "FLIGHTREC_URL="+srv.url, "CHROMIUM="+chromium, "FLIGHTREC_UI_ARTIFACTS="+artifacts)
+	return b
+}
+
+// run runs ui/test/browser/<script> with env added and decodes the JSON
+// summary it prints as its last line into result.
+func (b *browserTest) run(t *testing.T, script string, result any, env ...string) {
+	t.Helper()
+	cmd := exec.Command(b.node, filepath.Join(b.root, "ui/test/browser", script))
+	cmd.Env = append(os.Environ(), append([]string{"CHROMIUM=" + b.chromium, "FLIGHTREC_UI_ARTIFACTS=" + b.artifacts}, env...)...)
 	out, err := cmd.CombinedOutput()
 	if err != nil {
-		t.Fatalf("browser test failed: %v\n%s", err, out)
+		t.Fatalf("browser test %s failed: %v\n%s", script, err, out)
 	}
 	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
-	var r uiResult
-	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &r); err != nil {
-		t.Fatalf("browser test summary: %v\n%s", err, out)
+	if err := json.Unmarshal([]byte(lines[len(lines)-1]), result); err != nil {
+		t.Fatalf("browser test %s summary: %v\n%s", script, err, out)
 	}
-	t.Logf("browser test:\n%s", out)
-	t.Logf("screenshots in %s: %s", artifacts, strings.Join(r.Screenshots, ", "))
-	checkUIResult(t, r)
+	t.Logf("browser test %s:\n%s", script, out)
 }
 
 func checkUIResult(t *testing.T, r uiResult) {
@@ -193,5 +212,57 @@ func writeStacks(t *testing.T, path string, at time.Time, stacks []stackValue) {
 	defer f.Close()
 	if err := p.Write(f); err != nil {
 		t.Fatalf("write %s: %v", path, err)
+	}
+}
+
+// TestUIAuth drives the UI against a server started with
+// --auth-token-file: the token form appears on the first 401, a wrong token
+// does not get through, the read token draws the flamegraph and downloads
+// the pprof, and a reload remembers it.
+func TestUIAuth(t *testing.T) {
+	b := newBrowserTest(t)
+	dir := t.TempDir()
+	tokens := filepath.Join(dir, "tokens")
+	ingest := filepath.Join(dir, "ingest-token")
+	const readToken = "r-3c1f0e7a92d4b651"
+	for name, body := range map[string]string{tokens: "ingest i-9a2b7d41c6e08f35\nread " + readToken + "\n", ingest: "i-9a2b7d41c6e08f35\n"} {
+		if err := os.WriteFile(name, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	srv := startServer(t, filepath.Join(dir, "data"), "--auth-token-file", tokens)
+	f := filepath.Join(dir, "app.pb.gz")
+	writeStacks(t, f, time.Now().Add(-2*time.Minute), []stackValue{
+		{[]string{"main.hot", "main.main"}, 600},
+		{[]string{"main.cold", "main.main"}, 400},
+	})
+	up := startCmd(t, serverBin, "upload", "--server", srv.url, "--token-file", ingest, "--labels", `{service="app"}`, f)
+	if up.wait(t, time.Minute) != 0 {
+		t.Fatalf("upload: %s", up)
+	}
+
+	var r struct {
+		FormReason     string   `json:"form_reason"`
+		WrongKeptForm  bool     `json:"wrong_kept_form"`
+		Widest         string   `json:"widest"`
+		DownloadBytes  int64    `json:"download_bytes"`
+		ReloadedWidest string   `json:"reloaded_widest"`
+		PageErrors     []string `json:"page_errors"`
+	}
+	b.run(t, "auth.mjs", &r, "FLIGHTREC_URL="+srv.url, "FLIGHTREC_READ_TOKEN="+readToken)
+	if !strings.Contains(r.FormReason, "read") {
+		t.Errorf("token form says %q, want it to name the read scope", r.FormReason)
+	}
+	if !r.WrongKeptForm {
+		t.Error("a wrong token drew a flamegraph or lost the token form")
+	}
+	if r.Widest != "main.hot" || r.ReloadedWidest != "main.hot" {
+		t.Errorf("widest frame with the token %q, after a reload %q; want main.hot", r.Widest, r.ReloadedWidest)
+	}
+	if r.DownloadBytes < 50 {
+		t.Errorf("pprof download with the token: %d bytes", r.DownloadBytes)
+	}
+	if len(r.PageErrors) > 0 {
+		t.Errorf("script errors: %q", r.PageErrors)
 	}
 }

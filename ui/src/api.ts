@@ -1,5 +1,6 @@
 // The server's JSON API (docs/api.md): typed fetchers that turn error bodies
 // into Errors carrying the server's own message.
+import { auth } from './auth';
 
 export interface FlamegraphData {
   type: string;
@@ -99,7 +100,7 @@ export function apiURL(path: string, params: Params): string {
 export async function getJSON<T>(path: string, params: Params, signal?: AbortSignal): Promise<T> {
   let resp: Response;
   try {
-    resp = await fetch(apiURL(path, params), { signal, headers: { Accept: 'application/json' } });
+    resp = await fetch(apiURL(path, params), { signal, headers: { Accept: 'application/json', ...auth.headers() } });
   } catch (e) {
     if ((e as Error).name === 'AbortError') throw e;
     throw new ApiError(0, `cannot reach the server: ${(e as Error).message}`);
@@ -111,6 +112,7 @@ export async function getJSON<T>(path: string, params: Params, signal?: AbortSig
   } catch {
     throw new ApiError(resp.status, `${path}: ${resp.status} ${resp.statusText}: ${text.slice(0, 200)}`);
   }
+  if (resp.status === 401) auth.refused(body?.error ?? 'a token is required');
   if (!resp.ok) throw new ApiError(resp.status, body?.error ?? `${path}: ${resp.status}`);
   return body as T;
 }

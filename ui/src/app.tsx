@@ -4,6 +4,8 @@ import { useState } from 'preact/hooks';
 import { Link, useLocation } from './router';
 import { routes, routeFor } from './routes';
 import { applyTheme, nextTheme, storedTheme, type ThemeChoice } from './theme';
+import { auth, useAuthVersion } from './auth';
+import { TokenForm } from './components/TokenForm';
 
 function ThemeToggle() {
   const [choice, setChoice] = useState<ThemeChoice>(storedTheme());
@@ -27,6 +29,7 @@ export function App() {
   const { path } = useLocation();
   const route = routeFor(path);
   const View = (route ?? routes[0]).view;
+  useAuthVersion();
   return (
     <div class="app">
       <header class="topbar">
@@ -45,7 +48,9 @@ export function App() {
         {route === undefined && path !== '/' ? (
           <p class="notice">No view at {path}; showing Explore.</p>
         ) : null}
-        <View />
+        {auth.needed && <TokenForm />}
+        {/* A sign-in remounts the view, so its requests run again with the token. */}
+        <View key={auth.generation} />
       </main>
     </div>
   );

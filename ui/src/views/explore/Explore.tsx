@@ -14,6 +14,7 @@ import { TimeRange, describeRange } from '../../components/TimeRange';
 import { SeriesChart } from '../../components/SeriesChart';
 import { TopTable, type TopSort } from '../../components/TopTable';
 import { Status } from '../../components/Status';
+import { DownloadLink } from '../../components/DownloadLink';
 import { formatPercent, formatValue } from '../../lib/format';
 
 export const exploreDefaults = { query: '', from: '-1h', to: 'now', search: '', zoom: '', sort: 'self', fn: '' };
@@ -69,7 +70,7 @@ export function Explore() {
         <input class="grow" type="search" name="search" placeholder="search frames (text or /regex/)" value={s.search}
           onInput={(e) => set({ search: e.currentTarget.value })} />
         {L && s.search && <span data-matched>{formatPercent(matchedShareOf(L, s.search))} of total in matching frames</span>}
-        {q && <a href={apiURL('/api/v1/pprof', q)} download="profile.pb.gz">Download pprof</a>}
+        {q && <DownloadLink href={apiURL('/api/v1/pprof', q)} name="profile.pb.gz">Download pprof</DownloadLink>}
         {q && <Link href={`/compare?${new URLSearchParams({ base: s.query, target: s.query, from: s.from, to: s.to })}`}>Compare…</Link>}
       </div>
       <Status st={fg} what="flamegraph" />

@@ -8,6 +8,7 @@ import { laneParams, type SetSnapshotsState, type SnapshotsState } from './state
 import { treeOf } from '../../api';
 import { useAsync } from '../../lib/async';
 import { Status } from '../../components/Status';
+import { DownloadLink } from '../../components/DownloadLink';
 import { layout } from '../../flamegraph/layout';
 import { Flamegraph } from '../../flamegraph/Flamegraph';
 import { decodePath, encodePath } from '../../url';
@@ -31,7 +32,7 @@ export function WindowPanel(p: { s: SnapshotsState; set: SetSnapshotsState; tl: 
         <button aria-pressed={s.type === 'off_cpu'} onClick={() => set({ type: 'off_cpu', zoom: '' }, { push: true })}>off-CPU</button>
         {s.pid && <button onClick={() => set({ pid: '', tid: '', zoom: '' }, { push: true })} title="show every process">all processes</button>}
         {s.wfrom && <button onClick={() => set({ wfrom: '', wto: '', zoom: '' }, { push: true })}>whole window</button>}
-        <a href={snapshotsApi.pprofURL(s.id, params)} download={`${s.id}.${s.type}.pb.gz`} data-pprof>Download pprof</a>
+        <DownloadLink href={snapshotsApi.pprofURL(s.id, params)} name={`${s.id}.${s.type}.pb.gz`} data-pprof>Download pprof</DownloadLink>
       </div>
       <Status st={fg} what="the window's flamegraph" />
       {fg.state === 'done' && !L && <p class="empty" data-empty>No {what}{lane} in {windowText(s, tl)}{fg.data.message ? ` (${fg.data.message})` : ''}.</p>}
