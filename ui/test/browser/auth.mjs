@@ -4,7 +4,7 @@
 // pprof download carries the token, and a reload remembers it. Prints one
 // JSON summary line last.
 import { join } from 'node:path';
-import { launch, check } from './lib.mjs';
+import { launch, check, newPage } from './lib.mjs';
 
 const base = process.env.FLIGHTREC_URL;
 const token = process.env.FLIGHTREC_READ_TOKEN;
@@ -14,8 +14,7 @@ const res = { form_reason: '', wrong_kept_form: false, widest: '', download_byte
 
 const browser = await launch({ acceptDownloads: true });
 try {
-  const page = await browser.ctx.newPage();
-  page.on('pageerror', (e) => res.page_errors.push(String(e)));
+  const page = await newPage(browser, res.page_errors);
   await page.goto(`${base}/explore?query=${encodeURIComponent('cpu{service="app"}')}&from=-1h`);
   const form = page.locator('[data-token-form]');
   await form.waitFor({ timeout: 20000 });

@@ -3,7 +3,7 @@
 // colours the injected regression. Prints one JSON summary line last;
 // screenshots go to $FLIGHTREC_UI_ARTIFACTS.
 import { join } from 'node:path';
-import { launch, check } from './lib.mjs';
+import { launch, check, newPage } from './lib.mjs';
 
 const base = process.env.FLIGHTREC_URL;
 const out = process.env.FLIGHTREC_UI_ARTIFACTS || '.';
@@ -13,11 +13,7 @@ const step = (s) => console.log(`· ${s}`);
 
 const browser = await launch();
 try {
-  const page = await browser.ctx.newPage();
-  page.on('pageerror', (e) => res.page_errors.push(String(e)));
-  // The browser logs the API's 4xx answers, which the test provokes on
-  // purpose; script errors are what count.
-  page.on('console', (m) => m.type() === 'error' && !m.text().startsWith('Failed to load resource') && res.page_errors.push(m.text()));
+  const page = await newPage(browser, res.page_errors);
   await explore(page);
   await emptyAndErrors(page);
   await compare(page);

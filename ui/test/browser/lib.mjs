@@ -34,3 +34,13 @@ export async function launch(opts = {}) {
 export function check(cond, msg) {
   if (!cond) throw new Error(`check failed: ${msg}`);
 }
+
+/** newPage opens a page whose uncaught errors, and console errors other
+ * than the browser's own lines for the HTTP errors a test provokes, are
+ * collected in errors. */
+export async function newPage(browser, errors) {
+  const page = await browser.ctx.newPage();
+  page.on('pageerror', (e) => errors.push(String(e)));
+  page.on('console', (m) => m.type() === 'error' && !m.text().startsWith('Failed to load resource') && errors.push(m.text()));
+  return page;
+}

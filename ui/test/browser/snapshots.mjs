@@ -5,7 +5,7 @@
 // off-CPU flamegraph and the before/after table. Prints one JSON summary
 // line last; screenshots go to $FLIGHTREC_UI_ARTIFACTS.
 import { join } from 'node:path';
-import { launch, check } from './lib.mjs';
+import { launch, check, newPage } from './lib.mjs';
 
 const base = process.env.FLIGHTREC_URL;
 const id = process.env.SNAPSHOT_ID;
@@ -17,9 +17,7 @@ const step = (s) => console.log(`· ${s}`);
 
 const browser = await launch();
 try {
-  const page = await browser.ctx.newPage();
-  page.on('pageerror', (e) => res.page_errors.push(String(e)));
-  page.on('console', (m) => m.type() === 'error' && !m.text().startsWith('Failed to load resource') && res.page_errors.push(m.text()));
+  const page = await newPage(browser, res.page_errors);
   await list(page);
   await timeline(page);
   await windowFlamegraph(page);

@@ -1,7 +1,7 @@
 // Compare: a baseline and a target selection, their diff flamegraph
 // coloured by significant changes only, and the diff's ranked table.
 import { useMemo } from 'preact/hooks';
-import { api, treeOf, type DiffData, type DiffPath, type FlamegraphData } from '../../api';
+import { api, treeOf, type DiffChange, type DiffData, type DiffPath, type FlamegraphData } from '../../api';
 import { useAsync } from '../../lib/async';
 import { useUrlState } from '../../router';
 import { decodePath, encodePath } from '../../url';
@@ -127,12 +127,7 @@ function DiffTable(p: { d: DiffData; onPick: (fn: string) => void }) {
               <tr key={k} onClick={() => p.onPick(c.function)} title="search this function in the flamegraph">
                 <td class="name" title={c.function}>{c.function}</td>
                 <td>{c.metric}{c.same_as_self ? ' (= self)' : ''}</td>
-                <td>{formatPercent(c.base_share)}</td>
-                <td>{formatPercent(c.target_share)}</td>
-                <td>{formatPoints(c.delta)}</td>
-                <td>[{formatPoints(c.ci_low)}, {formatPoints(c.ci_high)}]</td>
-                <td>{c.constant ? '–' : formatQ(c.q)}</td>
-                <td class={`verdict-${c.verdict}`}>{c.verdict.replace('_', ' ')}</td>
+                <StatCells c={c} />
               </tr>
             ))}
           </tbody>
@@ -140,6 +135,20 @@ function DiffTable(p: { d: DiffData; onPick: (fn: string) => void }) {
       </div>
       {d.paths && d.paths.length > 0 && <PathTable paths={d.paths} />}
     </div>
+  );
+}
+
+// StatCells are the test's columns, alike for function and call-path rows.
+function StatCells({ c }: { c: DiffPath | DiffChange }) {
+  return (
+    <>
+      <td>{formatPercent(c.base_share)}</td>
+      <td>{formatPercent(c.target_share)}</td>
+      <td>{formatPoints(c.delta)}</td>
+      <td>[{formatPoints(c.ci_low)}, {formatPoints(c.ci_high)}]</td>
+      <td>{c.constant ? '–' : formatQ(c.q)}</td>
+      <td class={`verdict-${c.verdict}`}>{c.verdict.replace('_', ' ')}</td>
+    </>
   );
 }
 
@@ -156,12 +165,7 @@ function PathTable(p: { paths: DiffPath[] }) {
             {p.paths.slice(0, PATH_ROWS).map((c, k) => (
               <tr key={k}>
                 <td class="name" title={c.frames.join(' → ')}>{c.frames.join(' → ')}</td>
-                <td>{formatPercent(c.base_share)}</td>
-                <td>{formatPercent(c.target_share)}</td>
-                <td>{formatPoints(c.delta)}</td>
-                <td>[{formatPoints(c.ci_low)}, {formatPoints(c.ci_high)}]</td>
-                <td>{c.constant ? '–' : formatQ(c.q)}</td>
-                <td class={`verdict-${c.verdict}`}>{c.verdict.replace('_', ' ')}</td>
+                <StatCells c={c} />
               </tr>
             ))}
           </tbody>
