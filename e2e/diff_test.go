@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -57,12 +58,20 @@ func TestDiffGate(t *testing.T) {
 			Function, Metric, Verdict string
 			Delta                     float64
 		}
+		Paths []struct {
+			Frames  []string
+			Verdict string
+			Delta   float64
+		}
 	}
 	if p.code != 1 || json.Unmarshal([]byte(p.stdout.String()), &d) != nil || d.Status != "ok" || len(d.Changes) == 0 {
 		t.Fatalf("self>2pp: want exit 1 and JSON: %s", p)
 	}
 	if c := d.Changes[0]; c.Function != "shop.compress" || c.Metric != "self" || c.Verdict != "regression" || c.Delta < 0.03 {
 		t.Errorf("top change %+v, want shop.compress self regression of ~4 points", c)
+	}
+	if len(d.Paths) == 0 || strings.Join(d.Paths[0].Frames, ";") != "main.main;shop.handle;shop.compress" || d.Paths[0].Verdict != "regression" {
+		t.Errorf("call paths %+v, want main.main;shop.handle;shop.compress first, a regression", d.Paths)
 	}
 	for _, f := range []string{out, strings.TrimSuffix(out, ".pb.gz") + ".base.pb.gz"} {
 		if _, err := os.Stat(f); err != nil {
@@ -188,7 +197,12 @@ func TestDiffGateOnKernel(t *testing.T) {
 	var d struct {
 		Status, Message string
 		Base, Target    struct{ Instances int }
-		Gate            struct {
+		Paths           []struct {
+			Frames  []string
+			Verdict string
+			Delta   float64
+		}
+		Gate struct {
 			Failed  bool
 			Failing []struct {
 				Function, Metric, Verdict string
@@ -216,6 +230,17 @@ func TestDiffGateOnKernel(t *testing.T) {
 	}
 	if !strings.Contains(p.stderr.String(), cpuB) {
 		t.Errorf("canary: the exit message does not name %s: %s", cpuB, p.stderr.String())
+	}
+	// The call paths through cpuB carry the change too: one is flagged.
+	pathNamed := false
+	for _, c := range d.Paths {
+		if slices.Contains(c.Frames, cpuB) && c.Verdict == "regression" && c.Delta > 0 {
+			t.Logf("call path flagged: %s %+.2f points", strings.Join(c.Frames, ";"), 100*c.Delta)
+			pathNamed = true
+		}
+	}
+	if !pathNamed {
+		t.Errorf("canary: no call path through %s flagged as a regression among %d", cpuB, len(d.Paths))
 	}
 	if p := diff("canary"); p.code != 1 {
 		t.Errorf("canary table: want exit 1: %s", p)

@@ -275,9 +275,10 @@ func (f *diffFlags) show(e *env, body []byte, d *api.DiffResponse) error {
 	if d.Status != diff.StatusOK {
 		return nil // the exit code's message says why
 	}
-	fmt.Fprintf(e.stdout, "%d tests of functions with ≥ %g%% mean share, flagged at q < %g (Benjamini–Hochberg)\n\n",
+	fmt.Fprintf(e.stdout, "%d tests of functions and call paths with ≥ %g%% mean share, flagged at q < %g (Benjamini–Hochberg)\n\n",
 		d.Tested, 100*d.MinShare, d.Alpha)
 	printDiffTable(e.stdout, d.Changes, f.limit)
+	printPathTable(e.stdout, d.Paths, f.limit)
 	gate := "pass"
 	if d.Gate.Failed {
 		gate = "FAIL"
@@ -319,6 +320,51 @@ func printDiffTable(w io.Writer, changes []diff.Change, limit int) {
 	if hidden > 0 {
 		fmt.Fprintf(w, "(%d more rows: --limit 0 or --json for all)\n", hidden)
 	}
+}
+
+// pathRows is how many call paths the table shows: a few, as pointers
+// into the flame graph; --json has them all.
+const pathRows = 5
+
+// printPathTable prints the first call paths of the ranking, leaving out
+// those that repeat another row's test (their row says it) and constant
+// ones.
+func printPathTable(w io.Writer, paths []diff.PathChange, limit int) {
+	rows := [][]string{{"call path (root;…;leaf)", "base %", "target %", "Δ points", "95% CI", "q", "verdict", "MDE"}}
+	n := pathRows
+	if limit > 0 {
+		n = min(n, limit)
+	}
+	more := 0
+	for _, p := range paths {
+		if p.SameAs != "" || p.Constant {
+			continue
+		}
+		if len(rows) > n && limit != 0 {
+			more++
+			continue
+		}
+		rows = append(rows, []string{shortPath(p.Frames),
+			fmt.Sprintf("%.2f", 100*p.BaseShare), fmt.Sprintf("%.2f", 100*p.TargetShare), fmt.Sprintf("%+.2f", 100*p.Delta),
+			fmt.Sprintf("[%+.2f, %+.2f]", 100*p.CILow, 100*p.CIHigh), formatQ(p.Q), string(p.Verdict), fmt.Sprintf("%.2f", 100*p.MDE)})
+	}
+	if len(rows) == 1 {
+		return // every path repeats a function's row
+	}
+	fmt.Fprintln(w)
+	printTable(w, rows, 6)
+	if more > 0 {
+		fmt.Fprintf(w, "(%d more call paths: --limit 0 or --json for all)\n", more)
+	}
+}
+
+// shortPath keeps a path's root and its last two frames, where the
+// change is; the frames between are in --json.
+func shortPath(frames []string) string {
+	if len(frames) <= 3 {
+		return strings.Join(frames, ";")
+	}
+	return frames[0] + ";…;" + strings.Join(frames[len(frames)-2:], ";")
 }
 
 func formatQ(q float64) string {

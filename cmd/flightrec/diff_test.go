@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/flightrec/flightrec/server/api"
 	"github.com/flightrec/flightrec/server/api/apitest"
+	"github.com/flightrec/flightrec/server/diff"
 	"github.com/flightrec/flightrec/server/model"
 )
 
@@ -78,6 +80,42 @@ func TestDiffTableAndJSON(t *testing.T) {
 	var d api.DiffResponse
 	if err := json.Unmarshal([]byte(stdout), &d); err != nil || d.Changes[0].Function != "web.compress" || !d.Gate.Failed {
 		t.Errorf("--json: %v\n%s", err, stdout)
+	}
+	if len(d.Paths) == 0 || strings.Join(d.Paths[0].Frames, ";") != "main.main;web.handle;web.compress" || d.Paths[0].Verdict != diff.Regression {
+		t.Errorf("--json: paths %+v, want main.main;web.handle;web.compress first", d.Paths)
+	}
+}
+
+// TestPathTable checks the call-path table: rows repeating another row's
+// test and constant rows left out, the middle of long paths elided, a few
+// rows unless --limit 0.
+func TestPathTable(t *testing.T) {
+	row := func(v diff.Verdict, frames ...string) diff.PathChange {
+		return diff.PathChange{Frames: frames, Stats: diff.Stats{BaseShare: 0.05, TargetShare: 0.07, Delta: 0.02, Q: 0.01, Verdict: v}}
+	}
+	paths := []diff.PathChange{row(diff.Regression, "main", "serve", "handler0", "parse", "malloc")}
+	for i := range 6 {
+		paths = append(paths, row(diff.NoEvidence, "main", fmt.Sprint("h", i)))
+	}
+	repeat := row(diff.Regression, "main", "x")
+	repeat.SameAs = "x total"
+	paths = append(paths, repeat, diff.PathChange{Frames: []string{"main"}, Stats: diff.Stats{BaseShare: 1, TargetShare: 1, Q: 1, Constant: true}})
+	var b strings.Builder
+	printPathTable(&b, paths, 20)
+	out := b.String()
+	if !strings.Contains(out, "main;…;parse;malloc") || !strings.Contains(out, "main;h3") || strings.Contains(out, "main;h4") ||
+		strings.Contains(out, "main;x") || !strings.Contains(out, "(2 more call paths") {
+		t.Errorf("path table:\n%s", out)
+	}
+	b.Reset()
+	printPathTable(&b, paths, 0)
+	if out := b.String(); !strings.Contains(out, "main;h5") || strings.Contains(out, "more call paths") {
+		t.Errorf("path table, --limit 0:\n%s", out)
+	}
+	b.Reset()
+	printPathTable(&b, paths[7:], 20)
+	if b.Len() != 0 {
+		t.Errorf("only repeats and constants, yet a table:\n%s", b.String())
 	}
 }
 

@@ -51,6 +51,18 @@ func TestDiffFindsRegression(t *testing.T) {
 		t.Errorf("gate %+v, want web.compress failing self>2pp", d.Gate)
 	}
 
+	// The call path into compress is its self test again (every compress
+	// stack is main;handle;compress): the same row, as a path.
+	var path *diff.PathChange
+	for i, p := range d.Paths {
+		if strings.Join(p.Frames, ";") == "main.main;web.handle;web.compress" {
+			path = &d.Paths[i]
+		}
+	}
+	if path == nil || path.Verdict != diff.Regression || path.Q != top.Q || path.SameAs != "web.compress self" || d.Paths[0].Verdict != diff.Regression {
+		t.Errorf("call path into web.compress %+v, want the regression of web.compress self, ranked first, in %+v", path, d.Paths)
+	}
+
 	// A threshold beyond the change passes; instance_by splits by pod alone.
 	getJSON(t, s, api.DiffPath, q("base", baseline, "target", canary, "fail_on", "self>5pp", "instance_by", "pod"), &d)
 	if d.Gate.Failed || d.InstanceBy != "pod" || d.Changes[0].Verdict != diff.Regression {
@@ -68,6 +80,38 @@ func TestDiffAA(t *testing.T) {
 	for _, c := range d.Changes {
 		if c.Verdict != diff.NoEvidence {
 			t.Errorf("no change, yet %s %s is a %s: %+v", c.Function, c.Metric, c.Verdict, c)
+		}
+	}
+	for _, p := range d.Paths {
+		if p.Verdict != diff.NoEvidence {
+			t.Errorf("no change, yet the path %v is a %s: %+v", p.Frames, p.Verdict, p)
+		}
+	}
+	if len(d.Paths) < 4 {
+		t.Errorf("%d call paths tested, want main.main and the 3 ≥ 10%% paths under it at least", len(d.Paths))
+	}
+}
+
+// TestDiffPathsJSON checks the wire form the UI reads: "paths", each with
+// "frames" (names, root first), the shares and the verdict.
+func TestDiffPathsJSON(t *testing.T) {
+	s := startTracks(t, 6, 0.03)
+	var d struct {
+		Paths []map[string]any `json:"paths"`
+	}
+	getJSON(t, s, api.DiffPath, q("base", baseline, "target", canary), &d)
+	if len(d.Paths) == 0 {
+		t.Fatal("no paths in the diff")
+	}
+	for _, p := range d.Paths {
+		frames, ok := p["frames"].([]any)
+		if !ok || len(frames) == 0 || frames[0] != "main.main" {
+			t.Errorf("path %v: frames %v, want names from main.main down", p, p["frames"])
+		}
+		for _, k := range []string{"base_share", "target_share", "delta", "ci_low", "ci_high", "p", "q", "mde", "verdict"} {
+			if _, ok := p[k]; !ok {
+				t.Errorf("path %v has no %s", p["frames"], k)
+			}
 		}
 	}
 }

@@ -11,59 +11,70 @@ import (
 	"github.com/flightrec/flightrec/server/store"
 )
 
-// benchSide is what MergeBy returns for the bench-diff fleet's side:
-// instances of ~12,000 distinct stacks of depth 8–30 over 20,000
-// functions, each group with its own frame table over the same name
-// strings, as the store builds them from its dictionary.
-func benchSide(rng *rand.Rand, instances int) []store.Group {
-	const functions, stacks = 20000, 12000
-	names := make([]string, functions)
-	for i := range names {
-		names[i] = fmt.Sprintf("github.com/acme/api/pkg%03d.(*T%d).Method%d", i%500, i%37, i)
-	}
-	groups := make([]store.Group, instances)
-	for g := range groups {
-		set := &model.StackSet{}
-		frameOf := map[int32]int32{}
-		for range stacks {
-			depth := 8 + rng.IntN(23)
-			st := make([]int32, depth)
-			for i := range st {
-				fn := int32(rng.IntN(functions))
-				if i == depth-1 {
-					fn = int32(rng.IntN(20))
-				}
-				fi, ok := frameOf[fn]
-				if !ok {
-					fi = int32(len(set.Frames))
-					set.Frames = append(set.Frames, model.Frame{Function: names[fn]})
-					frameOf[fn] = fi
-				}
-				st[i] = fi
-			}
-			set.Stacks = append(set.Stacks, st)
-			set.Values = append(set.Values, int64(1+rng.IntN(100)))
+// benchTables are what MergeByTable returns for bench-diff's sides: a
+// universe of 60,000 stacks of depth 8–30 over 20,000 functions, walked
+// down a call graph so that upper frames are shared as in real programs
+// (bench/diff's fleet), and per instance ~14,000 of them, popular ones
+// more often.
+func benchTables(rng *rand.Rand, instances int) (base, target *store.StackTable) {
+	const functions, universe, perInstance = 20000, 60000, 14000
+	t := &store.StackTable{}
+	callees := make([][]int32, functions)
+	for i := range functions {
+		t.Frames = append(t.Frames, model.Frame{Function: fmt.Sprintf("github.com/acme/api/pkg%03d.(*T%d).Method%d", i%500, i%37, i)})
+		for range 6 {
+			callees[i] = append(callees[i], int32(rng.IntN(functions)))
 		}
-		groups[g] = store.Group{Labels: labels.FromStrings("pod", fmt.Sprint(g)), Stacks: set}
 	}
-	return groups
+	for k := range universe {
+		depth := 8 + rng.IntN(23)
+		path := []int32{int32(rng.IntN(20))}
+		for len(path) < depth-1 {
+			path = append(path, callees[path[len(path)-1]][min(int(rng.ExpFloat64()*1.5), 5)])
+		}
+		path = append(path, int32(k%functions))
+		for i, j := 0, len(path)-1; i < j; i, j = i+1, j-1 { // leaf first
+			path[i], path[j] = path[j], path[i]
+		}
+		t.Stacks = append(t.Stacks, path)
+	}
+	base, target = &store.StackTable{Frames: t.Frames, Stacks: t.Stacks}, &store.StackTable{Frames: t.Frames, Stacks: t.Stacks}
+	for g := range 2 * instances {
+		tg := store.TableGroup{Labels: labels.FromStrings("pod", fmt.Sprint(g))}
+		seen := map[int32]bool{}
+		for len(tg.Stack) < perInstance {
+			k := int32(int(rng.ExpFloat64()*universe/8) % universe)
+			if !seen[k] {
+				seen[k] = true
+				tg.Stack, tg.Value = append(tg.Stack, k), append(tg.Value, int64(1+rng.IntN(100)))
+			}
+		}
+		side := base
+		if g >= instances {
+			side = target
+		}
+		side.Groups = append(side.Groups, tg)
+	}
+	return base, target
 }
 
 // BenchmarkCompare is the diff's own share of bench-diff (make bench-diff):
-// summarizing 100+100 instances and testing, without the store's reads.
+// grouping 100+100 instances, choosing and filling the tests of functions
+// and call paths, and testing, from the store's tables.
 func BenchmarkCompare(b *testing.B) {
 	rng := rand.New(rand.NewPCG(1, 1))
-	base, target := benchSide(rng, 100), benchSide(rng, 100)
+	bt, tt := benchTables(rng, 100)
 	b.ResetTimer()
 	for range b.N {
-		bs, err := summarize(base, true)
-		if err != nil {
-			b.Fatal(err)
+		nm := newNames()
+		bs, err1 := newFleet(bt, true, nm)
+		ts, err2 := newFleet(tt, true, nm)
+		if err1 != nil || err2 != nil {
+			b.Fatal(err1, err2)
 		}
-		ts, err := summarize(target, true)
-		if err != nil {
-			b.Fatal(err)
+		res := compare(&bs, &ts, nm, Options{})
+		if len(res.Paths) == 0 {
+			b.Fatal("no call paths tested")
 		}
-		compare(&bs, &ts, Options{})
 	}
 }

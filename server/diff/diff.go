@@ -1,5 +1,6 @@
-// Package diff compares a baseline and a target fleet function by function,
-// testing each function's share of the profile across instances (docs/diff.md).
+// Package diff compares a baseline and a target fleet function by function
+// and call path by call path, testing each share of the profile across
+// instances (docs/diff.md).
 package diff
 
 import (
@@ -76,8 +77,8 @@ type Request struct {
 	InstanceBy []string
 }
 
-// autoBy is what MergeBy groups by when InstanceBy is nil; summarize then
-// keeps pod alone where there is one.
+// autoBy is what the store groups by when InstanceBy is nil; newFleet (and
+// summarize, for explain and bisect) then keeps pod alone where there is one.
 func autoBy() []string { return []string{"pod", "pid", "node"} }
 
 // AutoInstance describes the default instance labels in results.
@@ -93,16 +94,25 @@ func Run(ctx context.Context, st store.Store, req Request, opts Options) (*Resul
 		by = autoBy()
 	}
 	// The sides are independent reads: concurrently, they take the time of one.
-	var base, target side
+	var base, target *store.StackTable
 	var baseErr, targetErr error
 	var wg sync.WaitGroup
-	wg.Go(func() { baseErr = readSide(ctx, st, "base", req.Base, by, auto, &base) })
-	targetErr = readSide(ctx, st, "target", req.Target, by, auto, &target)
+	wg.Go(func() { base, baseErr = readSide(ctx, st, "base", req.Base, by) })
+	target, targetErr = readSide(ctx, st, "target", req.Target, by)
 	wg.Wait()
 	if err := errors.Join(baseErr, targetErr); err != nil {
 		return nil, err
 	}
-	res := compare(&base, &target, opts)
+	nm := newNames()
+	bf, err := sideFleet(base, "base", auto, nm)
+	if err != nil {
+		return nil, err
+	}
+	tf, err := sideFleet(target, "target", auto, nm)
+	if err != nil {
+		return nil, err
+	}
+	res := compare(&bf, &tf, nm, opts)
 	describe(&res.Base, req.Base)
 	describe(&res.Target, req.Target)
 	res.InstanceBy = AutoInstance
@@ -117,20 +127,26 @@ func describe(s *SideSummary, q store.Query) {
 	s.From, s.To = q.Start.UnixMilli(), q.End.UnixMilli()
 }
 
-// readSide merges one side per instance and summarizes it into out.
-func readSide(ctx context.Context, st store.Store, name string, q store.Query, by []string, auto bool, out *side) error {
-	groups, err := st.MergeBy(ctx, q, by)
-	if errors.Is(err, store.ErrUnknownType) {
-		groups, err = nil, nil
+// readSide merges one side per instance-label group.
+func readSide(ctx context.Context, st store.Store, name string, q store.Query, by []string) (*store.StackTable, error) {
+	t, err := st.MergeByTable(ctx, q, by)
+	if errors.Is(err, store.ErrUnknownType) || (err == nil && t == nil) {
+		t, err = &store.StackTable{}, nil
 	}
 	if err != nil {
-		return fmt.Errorf("%s: merge by %s: %w", name, strings.Join(by, ","), err)
+		return nil, fmt.Errorf("%s: merge by %s: %w", name, strings.Join(by, ","), err)
 	}
-	if *out, err = summarize(groups, auto); err != nil {
-		return fmt.Errorf("%s: %w", name, err)
+	return t, nil
+}
+
+// sideFleet groups one side into instances; none is an EmptyError.
+func sideFleet(t *store.StackTable, name string, auto bool, nm *names) (fleet, error) {
+	f, err := newFleet(t, auto, nm)
+	if err != nil {
+		return fleet{}, fmt.Errorf("%s: %w", name, err)
 	}
-	if len(out.instances) == 0 {
-		return &EmptyError{Side: name}
+	if len(f.instances) == 0 {
+		return fleet{}, &EmptyError{Side: name}
 	}
-	return nil
+	return f, nil
 }

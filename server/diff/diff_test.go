@@ -3,6 +3,7 @@ package diff
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math"
 	"strings"
 	"testing"
@@ -28,6 +29,15 @@ func (f *fakeStore) MergeBy(_ context.Context, q store.Query, by []string) ([]st
 		return nil, f.err
 	}
 	return f.tracks[q.Matchers[0].Value], nil
+}
+
+// MergeByTable answers from the same groups, as a store would.
+func (f *fakeStore) MergeByTable(ctx context.Context, q store.Query, by []string) (*store.StackTable, error) {
+	groups, err := f.MergeBy(ctx, q, by)
+	if err != nil {
+		return nil, err
+	}
+	return tableOf(groups)
 }
 
 func trackQuery(typ, track string) store.Query {
@@ -127,6 +137,21 @@ func TestRunKnown(t *testing.T) {
 	if c := byKey["parse self"]; c.Verdict != Improvement || math.Abs(c.Delta+0.10) > 1e-12 {
 		t.Errorf("parse self %+v", c)
 	}
+	// The call paths are the functions' tests again: main;handle;alloc
+	// holds exactly alloc's stacks, main and main;handle all of them.
+	byPath := map[string]PathChange{}
+	for _, p := range res.Paths {
+		byPath[joinFrames(p.Frames)] = p
+	}
+	if p := byPath["main;handle;alloc"]; len(res.Paths) != 4 || p.SameAs != "alloc self" || p.Q != alloc.Q || p.Verdict != Regression {
+		t.Errorf("paths %+v, want 4 with main;handle;alloc repeating alloc self", res.Paths)
+	}
+	if p := byPath["main;handle"]; !strings.HasSuffix(p.SameAs, " total") || !p.Constant {
+		t.Errorf("main;handle %+v, want the constant row of main's or handle's total", p)
+	}
+	if res.Paths[0].Verdict != Regression || strings.Join(res.Paths[0].Frames, ";") != "main;handle;alloc" {
+		t.Errorf("paths not ranked regressions first: %+v", res.Paths)
+	}
 	if c := byKey["main total"]; c.Verdict != NoEvidence || c.Q != 1 || c.Delta != 0 {
 		t.Errorf("main total %+v", c)
 	}
@@ -148,20 +173,36 @@ func TestInstances(t *testing.T) {
 		auto bool
 		want []string
 	}{
-		{true, []string{`{node="n2", pid="1"}`, `{node="n3", pid="1"}`, `{pod="api-a"}`}},
-		{false, []string{`{node="n1", pid="1", pod="api-a"}`, `{node="n1", pid="2", pod="api-a"}`, `{node="n2", pid="1"}`, `{node="n3", pid="1"}`}},
+		// labels=total/rows of the diff's instance: a restarted pod sums
+		// its groups, zero values are no rows.
+		{true, []string{`{node="n2", pid="1"}=20/3`, `{node="n3", pid="1"}=10/1`, `{pod="api-a"}=40/6`}},
+		{false, []string{`{node="n1", pid="1", pod="api-a"}=20/3`, `{node="n1", pid="2", pod="api-a"}=20/3`, `{node="n2", pid="1"}=20/3`, `{node="n3", pid="1"}=10/1`}},
 	}
 	for _, tc := range tests {
-		s, err := summarize(groups, tc.auto)
+		s, err := summarize(groups, tc.auto) // explain's and bisect's instances
 		if err != nil {
 			t.Fatal(err)
 		}
-		var got []string
+		table, err := tableOf(groups)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f, err := newFleet(table, tc.auto, newNames()) // the diff's
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got, gotFleet []string
 		for _, inst := range s.instances {
 			got = append(got, inst.labels.String())
 		}
-		if strings.Join(got, " ") != strings.Join(tc.want, " ") {
-			t.Errorf("auto %v: instances %q, want %q", tc.auto, got, tc.want)
+		for _, inst := range f.instances {
+			gotFleet = append(gotFleet, fmt.Sprint(inst.labels.String(), "=", inst.total, "/", len(inst.stack)))
+		}
+		for i := range got {
+			got[i] += fmt.Sprint("=", s.instances[i].total, "/", len(f.instances[i].stack))
+		}
+		if strings.Join(got, " ") != strings.Join(tc.want, " ") || strings.Join(gotFleet, " ") != strings.Join(tc.want, " ") {
+			t.Errorf("auto %v: instances %q (explain) and %q (diff), want %q", tc.auto, got, gotFleet, tc.want)
 		}
 	}
 	st := &fakeStore{tracks: map[string][]store.Group{"t": groups}}

@@ -32,38 +32,70 @@ func simulate[T any](n int, seed uint64, f func(rng *rand.Rand) T) []T {
 	return out
 }
 
-// sides summarizes two fleets as Run would, sharing base's name table.
-func sides(t testing.TB, base, target []store.Group) (*side, *side) {
-	b, err := summarize(base, true)
-	if err != nil {
-		t.Fatal(err)
+// sides groups two simulated sides as Run would, over one name table.
+func sides(t testing.TB, base, target []store.Group) (*fleet, *fleet, *names) {
+	nm := newNames()
+	var out [2]fleet
+	for i, groups := range [][]store.Group{base, target} {
+		table, err := tableOf(groups)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if out[i], err = newFleet(table, true, nm); err != nil {
+			t.Fatal(err)
+		}
 	}
-	tg, err := summarize(target, true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &b, &tg
+	return &out[0], &out[1], nm
 }
 
-func anyFlagged(r *Result) bool {
+// flagged says whether any function, and any call path, was flagged.
+func flagged(r *Result) (functions, paths bool) {
 	for _, c := range r.Changes {
-		if c.Verdict != NoEvidence {
-			return true
+		functions = functions || c.Verdict != NoEvidence
+	}
+	for _, p := range r.Paths {
+		paths = paths || p.Verdict != NoEvidence
+	}
+	return functions, paths
+}
+
+// separateFamilies is what the diff would flag if call paths were a
+// Benjamini–Hochberg family of their own, apart from functions: the
+// alternative docs/diff.md turns down. Under the global null each family
+// is a 5% test, so anything at all is flagged in up to twice as many A/A
+// comparisons.
+func separateFamilies(sel selection, alpha float64) bool {
+	var fns, paths []float64
+	for _, t := range sel.tests {
+		if t.sameAs >= 0 || t.constant {
+			continue
+		}
+		if t.path >= 0 {
+			paths = append(paths, t.w.p)
+		} else {
+			fns = append(fns, t.w.p)
+		}
+	}
+	for _, p := range [][]float64{fns, paths} {
+		for _, q := range bhAdjust(p) {
+			if q < alpha {
+				return true
+			}
 		}
 	}
 	return false
 }
 
 // pooledAnyFlagged is the naive test the instance test replaces, on the
-// same functions: a two-proportion z-test on the samples pooled over each
-// side's instances, as if every sample were independent, BH-adjusted.
-func pooledAnyFlagged(base, target *side, alpha float64) bool {
-	remap(base, target)
+// same rows (functions and paths): a two-proportion z-test on the samples
+// pooled over each side's instances, as if every sample were independent,
+// BH-adjusted.
+func pooledAnyFlagged(sel selection, base, target *fleet, alpha float64) bool {
 	var p []float64
-	for _, t := range selectTests(base, target, DefaultMinShare) {
+	for _, t := range sel.tests {
 		if t.sameAs < 0 {
-			xb, nb := pooled(base, t)
-			xt, nt := pooled(target, t)
+			xb, nb := pooled(base, t.base)
+			xt, nt := pooled(target, t.target)
 			p = append(p, twoProportionP(xb, nb, xt, nt))
 		}
 	}
@@ -75,18 +107,12 @@ func pooledAnyFlagged(base, target *side, alpha float64) bool {
 	return false
 }
 
-// pooled sums a test's function's samples and all samples over a side
-// (the simulator's values are sample counts).
-func pooled(s *side, t *test) (x, n float64) {
-	for _, inst := range s.instances {
-		n += float64(inst.total)
-		for j, f := range inst.fn {
-			if f == t.fn && t.metric == Self {
-				x += float64(inst.self[j])
-			} else if f == t.fn {
-				x += float64(inst.cum[j])
-			}
-		}
+// pooled sums a test's samples and all samples over a side, from each
+// instance's share and total (the simulator's values are sample counts).
+func pooled(f *fleet, shares []float64) (x, n float64) {
+	for i, in := range f.instances {
+		n += float64(in.total)
+		x += shares[i] * float64(in.total)
 	}
 	return x, n
 }
@@ -103,32 +129,46 @@ func twoProportionP(xb, nb, xt, nt float64) float64 {
 
 // TestAA compares fleets of the same service: nothing changed, so a
 // sound test flags something in at most alpha of the comparisons (BH at
-// 0.05 under the global null is a 5% test). The pooled-samples test, on
-// the same data and functions, flags nearly all of them: instances differ
-// by more than sampling noise, and it takes that for change.
+// 0.05 under the global null is a 5% test), counting every row, functions
+// and call paths alike. The pooled-samples test, on the same data and
+// rows, flags nearly all of them: instances differ by more than sampling
+// noise, and it takes that for change.
 func TestAA(t *testing.T) {
 	const runs = 3000
 	svc := newSimService()
 	shape := defaultShape()
-	type outcome struct{ instance, pooled bool }
+	type outcome struct{ functions, paths, separate, pooled bool }
 	out := simulate(runs, 1, func(rng *rand.Rand) outcome {
-		b, tg := sides(t, svc.fleet(rng, shape, "a"), svc.fleet(rng, shape, "b"))
-		flagged := anyFlagged(compare(b, tg, Options{}))
-		return outcome{flagged, pooledAnyFlagged(b, tg, DefaultAlpha)}
+		b, tg, nm := sides(t, svc.fleet(rng, shape, "a"), svc.fleet(rng, shape, "b"))
+		res := compare(b, tg, nm, Options{})
+		var o outcome
+		o.functions, o.paths = flagged(res)
+		sel := selectTests(b, tg, len(nm.list), DefaultMinShare)
+		runTests(sel.tests, DefaultAlpha)
+		o.separate = separateFamilies(sel, DefaultAlpha)
+		o.pooled = pooledAnyFlagged(sel, b, tg, DefaultAlpha)
+		return o
 	})
-	var inst, pool int
+	var fns, paths, any, separate, pool int
 	for _, o := range out {
-		inst += b2i(o.instance)
+		fns += b2i(o.functions)
+		paths += b2i(o.paths)
+		any += b2i(o.functions || o.paths)
+		separate += b2i(o.separate)
 		pool += b2i(o.pooled)
 	}
-	rate, poolRate := float64(inst)/runs, float64(pool)/runs
-	t.Logf("A/A, %d comparisons of %d×%d×%d samples a side: any function flagged at q < 0.05 in %.1f%% (instance test), %.1f%% (pooled-samples z-test)",
-		runs, shape.instances, shape.intervals, shape.samples, 100*rate, 100*poolRate)
-	if rate > 0.05 {
-		t.Errorf("instance test flagged something in %.1f%% of A/A comparisons, want ≤ 5%%", 100*rate)
+	pct := func(n int) float64 { return 100 * float64(n) / runs }
+	t.Logf("A/A, %d comparisons of %d×%d×%d samples a side: anything flagged at q < 0.05 in %.1f%% (functions %.1f%%, call paths %.1f%%) with the instance test; "+
+		"%.1f%% were call paths a family of their own; %.1f%% with a pooled-samples z-test",
+		runs, shape.instances, shape.intervals, shape.samples, pct(any), pct(fns), pct(paths), pct(separate), pct(pool))
+	if pct(any) > 5 {
+		t.Errorf("instance test flagged a function or call path in %.1f%% of A/A comparisons, want ≤ 5%%", pct(any))
 	}
-	if poolRate < 0.5 {
-		t.Errorf("pooled test flagged something in only %.1f%% of A/A comparisons: the simulated over-dispersion is too weak to show why instances matter", 100*poolRate)
+	if pct(separate) <= 5 {
+		t.Errorf("call paths as a family of their own flagged something in only %.1f%% of A/A comparisons: the simulation no longer shows why they share the functions' family", pct(separate))
+	}
+	if pct(pool) < 50 {
+		t.Errorf("pooled test flagged something in only %.1f%% of A/A comparisons: the simulated over-dispersion is too weak to show why instances matter", pct(pool))
 	}
 }
 
@@ -160,7 +200,7 @@ func TestPower(t *testing.T) {
 		shape := defaultShape()
 		shape.instanceSigma = tc.sigma
 		slower := svc.withSelf(changed, svc.selfShare(changed)+tc.points/100)
-		flagged, mde := power(svc, slower, shape, runs)
+		flagged, mde := power(svc, slower, shape, runs, "")
 		t.Logf("power at +%g points of self share (%s 5%% → %g%%), %d instances a side, instance jitter %.0f%%: %.1f%% of %d runs flagged it (mean reported MDE %.2f points)",
 			tc.points, changed, 5+tc.points, shape.instances, 100*tc.sigma, 100*flagged, runs, 100*mde)
 		if flagged < tc.minPower {
@@ -169,22 +209,35 @@ func TestPower(t *testing.T) {
 	}
 }
 
-// power returns how often base against slower flags changed as a
-// regression, and the mean MDE reported for it.
-func power(base, slower *simService, shape fleetShape, runs int) (flagged, mde float64) {
+// power returns how often base against slower flags the row as a
+// regression, and the mean MDE reported for it: a function's self share,
+// or with path a call path (root;...;leaf).
+func power(base, slower *simService, shape fleetShape, runs int, path string) (flagged, mde float64) {
 	type outcome struct {
 		flagged bool
 		mde     float64
 	}
 	out := simulate(runs, 2, func(rng *rand.Rand) outcome {
-		b, err1 := summarize(base.fleet(rng, shape, "base"), true)
-		tg, err2 := summarize(slower.fleet(rng, shape, "canary"), true)
+		nm := newNames()
+		bt, err1 := tableOf(base.fleet(rng, shape, "base"))
+		tt, err2 := tableOf(slower.fleet(rng, shape, "canary"))
 		if err1 != nil || err2 != nil {
 			return outcome{}
 		}
-		for _, c := range compare(&b, &tg, Options{}).Changes {
-			if c.Function == changed && c.Metric == Self {
+		b, err1 := newFleet(bt, true, nm)
+		tg, err2 := newFleet(tt, true, nm)
+		if err1 != nil || err2 != nil {
+			return outcome{}
+		}
+		res := compare(&b, &tg, nm, Options{})
+		for _, c := range res.Changes {
+			if path == "" && c.Function == changed && c.Metric == Self {
 				return outcome{c.Verdict == Regression, c.MDE}
+			}
+		}
+		for _, p := range res.Paths {
+			if path != "" && joinFrames(p.Frames) == path {
+				return outcome{p.Verdict == Regression, p.MDE}
 			}
 		}
 		return outcome{}
@@ -196,24 +249,53 @@ func power(base, slower *simService, shape fleetShape, runs int) (flagged, mde f
 	return flagged, mde
 }
 
+// slowPath is the sim's call path into changed through handler 0.
+const slowPath = "main.main;net/http.(*Server).Serve;app.handler0;" + changed
+
+// TestPathPower makes one call path into changed slower, +2 points, and
+// counts how often that path's row is flagged: a slowdown on one route
+// into a function that the function's own rows dilute with its other
+// routes. +1 point is logged.
+func TestPathPower(t *testing.T) {
+	const runs = 300
+	svc := newSimService()
+	var have float64
+	for i, st := range svc.stacks {
+		if svc.path(st) == slowPath {
+			have = svc.share[i]
+		}
+	}
+	if have == 0 {
+		t.Fatalf("no stack %s in the simulated service", slowPath)
+	}
+	for _, tc := range []struct{ points, minPower float64 }{{2, 0.95}, {1, 0}} {
+		slower := svc.withPath(slowPath, have+tc.points/100)
+		got, mde := power(svc, slower, defaultShape(), runs, slowPath)
+		t.Logf("power at +%g points on the call path %s (%.1f%% → %.1f%%): %.1f%% of %d runs flagged it (mean reported MDE %.2f points)",
+			tc.points, slowPath, 100*have, 100*have+tc.points, 100*got, runs, 100*mde)
+		if got < tc.minPower {
+			t.Errorf("+%g points on a call path flagged in %.1f%% of runs, want ≥ %.0f%%", tc.points, 100*got, 100*tc.minPower)
+		}
+	}
+}
+
 // TestOverdispersion checks that the simulated fleets vary between
 // instances by more than sampling alone would: the premise of testing
 // across instances, and what the pooled test gets wrong.
 func TestOverdispersion(t *testing.T) {
 	svc := newSimService()
 	shape := defaultShape()
-	b, tg := sides(t, svc.fleet(rand.New(rand.NewPCG(3, 0)), shape, "a"), svc.fleet(rand.New(rand.NewPCG(3, 1)), shape, "b"))
-	remap(b, tg)
+	b, tg, nm := sides(t, svc.fleet(rand.New(rand.NewPCG(3, 0)), shape, "a"), svc.fleet(rand.New(rand.NewPCG(3, 1)), shape, "b"))
 	n := float64(shape.intervals * shape.samples)
 	var ratios []float64
-	for _, tc := range selectTests(b, tg, DefaultMinShare) {
+	for _, tc := range selectTests(b, tg, len(nm.list), DefaultMinShare).tests {
 		if tc.metric != Self {
 			continue
 		}
 		mean, variance := meanVar(slices.Concat(tc.base, tc.target))
 		r := math.Sqrt(variance / (mean * (1 - mean) / n))
 		ratios = append(ratios, r)
-		if b.names[tc.fn] == changed {
+		if nm.list[tc.fn] == changed {
 			t.Logf("%s: %.1f%% self, instance SD %.2f points, %.1f× its sampling SD", changed, 100*mean, 100*math.Sqrt(variance), r)
 		}
 	}

@@ -37,12 +37,12 @@ func TestParseGate(t *testing.T) {
 
 func TestGateFailing(t *testing.T) {
 	res := &Result{Status: StatusOK, Changes: []Change{
-		{Function: "a", Metric: Self, BaseShare: 0.05, Delta: 0.03, Verdict: Regression},
-		{Function: "a", Metric: Total, BaseShare: 0.05, Delta: 0.03, Verdict: Regression, SameAsSelf: true},
-		{Function: "b", Metric: Total, BaseShare: 0.40, Delta: 0.01, Verdict: Regression},
-		{Function: "c", Metric: Self, BaseShare: 0, Delta: 0.006, Verdict: Regression},
-		{Function: "d", Metric: Self, BaseShare: 0.10, Delta: 0.05, Verdict: NoEvidence},
-		{Function: "e", Metric: Self, BaseShare: 0.10, Delta: -0.05, Verdict: Improvement},
+		{Function: "a", Metric: Self, Stats: Stats{BaseShare: 0.05, Delta: 0.03, Verdict: Regression}},
+		{Function: "a", Metric: Total, Stats: Stats{BaseShare: 0.05, Delta: 0.03, Verdict: Regression}, SameAsSelf: true},
+		{Function: "b", Metric: Total, Stats: Stats{BaseShare: 0.40, Delta: 0.01, Verdict: Regression}},
+		{Function: "c", Metric: Self, Stats: Stats{BaseShare: 0, Delta: 0.006, Verdict: Regression}},
+		{Function: "d", Metric: Self, Stats: Stats{BaseShare: 0.10, Delta: 0.05, Verdict: NoEvidence}},
+		{Function: "e", Metric: Self, Stats: Stats{BaseShare: 0.10, Delta: -0.05, Verdict: Improvement}},
 	}}
 	tests := []struct {
 		gate string

@@ -11,7 +11,9 @@ import (
 	"github.com/flightrec/flightrec/server/store"
 )
 
-// side is one side's instances over its own table of function names.
+// side is a selection's instances over its own table of function names,
+// summed per function: what explain and bisect test (the diff reads a
+// fleet, table.go, to test call paths too).
 type side struct {
 	names     []string
 	instances []instance

@@ -46,9 +46,12 @@ type Result struct {
 	Alpha      float64     `json:"alpha"`
 	MinShare   float64     `json:"min_share"`
 	// Tested is the number of distinct tests in the Benjamini–Hochberg
-	// family (a leaf-only function's total repeats its self test).
+	// family, functions and call paths together (a leaf-only function's
+	// total repeats its self test).
 	Tested  int      `json:"tested"`
 	Changes []Change `json:"changes"`
+	// Paths are the call paths tested, ranked as Changes.
+	Paths []PathChange `json:"paths"`
 }
 
 // SideSummary describes one side: what was read, and its instances.
@@ -63,8 +66,28 @@ type SideSummary struct {
 
 // Change is one tested function and metric, target against base.
 type Change struct {
-	Function    string  `json:"function"`
-	Metric      Metric  `json:"metric"`
+	Function string `json:"function"`
+	Metric   Metric `json:"metric"`
+	Stats
+	// SameAsSelf marks a total that equals the self share on every
+	// instance (a function that calls nothing): the self row's test.
+	SameAsSelf bool `json:"same_as_self,omitempty"`
+}
+
+// PathChange is one tested call path: the stacks that start, at the root,
+// with Frames, as one node of a flame graph.
+type PathChange struct {
+	Frames []string `json:"frames"` // function names, root first
+	Stats
+	// SameAs names the row whose test this one repeats, its shares being
+	// equal on every instance: "fn total" (every stack through the path
+	// goes through fn, and every stack through fn through the path), "fn
+	// self", or another path, root;...;leaf.
+	SameAs string `json:"same_as,omitempty"`
+}
+
+// Stats are a test's figures, of a function or a call path.
+type Stats struct {
 	BaseShare   float64 `json:"base_share"`   // mean over base instances
 	TargetShare float64 `json:"target_share"` // mean over target instances
 	Delta       float64 `json:"delta"`        // TargetShare - BaseShare
@@ -79,9 +102,6 @@ type Change struct {
 	// says little about changes smaller than it.
 	MDE     float64 `json:"mde"`
 	Verdict Verdict `json:"verdict"`
-	// SameAsSelf marks a total that equals the self share on every
-	// instance (a function that calls nothing): the self row's test.
-	SameAsSelf bool `json:"same_as_self,omitempty"`
 	// Constant marks a share equal on every instance of both sides (the
 	// root's 100% total): nothing to test, outside the family, q = 1.
 	Constant bool `json:"constant,omitempty"`
@@ -99,14 +119,31 @@ func ratio(a, b float64) *float64 {
 // rank orders changes for reading: regressions, then improvements, then
 // the rest; within each by q, then by the size of the change.
 func rank(changes []Change) {
-	order := map[Verdict]int{Regression: 0, Improvement: 1, NoEvidence: 2}
 	slices.SortStableFunc(changes, func(a, b Change) int {
 		return cmp.Or(
-			cmp.Compare(order[a.Verdict], order[b.Verdict]),
-			cmp.Compare(a.Q, b.Q),
-			cmp.Compare(math.Abs(b.Delta), math.Abs(a.Delta)),
+			compareStats(&a.Stats, &b.Stats),
 			cmp.Compare(a.Function, b.Function),
 			cmp.Compare(a.Metric, b.Metric),
 		)
 	})
+}
+
+// rankPaths orders paths as rank does changes, then the shorter first.
+func rankPaths(paths []PathChange) {
+	slices.SortStableFunc(paths, func(a, b PathChange) int {
+		return cmp.Or(
+			compareStats(&a.Stats, &b.Stats),
+			cmp.Compare(len(a.Frames), len(b.Frames)),
+			slices.Compare(a.Frames, b.Frames),
+		)
+	})
+}
+
+func compareStats(a, b *Stats) int {
+	order := map[Verdict]int{Regression: 0, Improvement: 1, NoEvidence: 2}
+	return cmp.Or(
+		cmp.Compare(order[a.Verdict], order[b.Verdict]),
+		cmp.Compare(a.Q, b.Q),
+		cmp.Compare(math.Abs(b.Delta), math.Abs(a.Delta)),
+	)
 }

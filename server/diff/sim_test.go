@@ -88,24 +88,50 @@ func normalize(w []float64) {
 
 // selfShare is fn's true self share.
 func (s *simService) selfShare(fn string) float64 {
-	var sh float64
-	for i, st := range s.stacks {
-		if s.frames[st[0]].Function == fn {
-			sh += s.share[i]
-		}
-	}
-	return sh
+	return s.shareOf(func(st []int32) bool { return s.frames[st[0]].Function == fn })
 }
 
 // withSelf returns a copy where fn's self share is want, by scaling its
 // stacks and renormalizing: the others shrink in proportion, as a slower
 // function crowds out the rest of a CPU profile.
 func (s *simService) withSelf(fn string, want float64) *simService {
-	have := s.selfShare(fn)
+	return s.scaled(func(st []int32) bool { return s.frames[st[0]].Function == fn }, want)
+}
+
+// withPath is withSelf for the one stack whose call path, root first, is
+// path: a slowdown on one route into a function, not the others.
+func (s *simService) withPath(path string, want float64) *simService {
+	return s.scaled(func(st []int32) bool { return s.path(st) == path }, want)
+}
+
+// path is a stack's call path, root;...;leaf.
+func (s *simService) path(st []int32) string {
+	names := make([]string, len(st))
+	for i, f := range st {
+		names[len(st)-1-i] = s.frames[f].Function
+	}
+	return joinFrames(names)
+}
+
+// shareOf is the true share of the stacks that match.
+func (s *simService) shareOf(match func([]int32) bool) float64 {
+	var sh float64
+	for i, st := range s.stacks {
+		if match(st) {
+			sh += s.share[i]
+		}
+	}
+	return sh
+}
+
+// scaled returns a copy where the stacks that match take want of the
+// total together, by scaling them and renormalizing.
+func (s *simService) scaled(match func([]int32) bool, want float64) *simService {
+	have := s.shareOf(match)
 	k := want * (1 - have) / (have * (1 - want))
 	out := &simService{frames: s.frames, stacks: s.stacks, share: slices.Clone(s.share)}
 	for i, st := range s.stacks {
-		if s.frames[st[0]].Function == fn {
+		if match(st) {
 			out.share[i] *= k
 		}
 	}

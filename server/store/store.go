@@ -54,6 +54,11 @@ type Store interface {
 	// MergeBy is Merge grouped by the values of the labels in by: one stack
 	// set per distinct combination (missing labels count as "").
 	MergeBy(ctx context.Context, q Query, by []string) ([]Group, error)
+	// MergeByTable is MergeBy in columns: the query's distinct stacks once,
+	// and each group's values as indexes into them. A group of thousands of
+	// stacks is two slices, not thousands of stack slices, and a reader
+	// walks each distinct stack once however many groups share it.
+	MergeByTable(ctx context.Context, q Query, by []string) (*StackTable, error)
 	// Series lists the labels of the selected series with data in range.
 	Series(ctx context.Context, q Query) ([]labels.Labels, error)
 	// SeriesOverTime returns each selected series' totals per step.
@@ -74,4 +79,20 @@ type Store interface {
 type Group struct {
 	Labels labels.Labels // the by-labels and their values
 	Stacks *model.StackSet
+}
+
+// StackTable is what MergeByTable returns.
+type StackTable struct {
+	Frames []model.Frame
+	Stacks [][]int32 // distinct stacks, leaf first, as indexes into Frames
+	Groups []TableGroup
+}
+
+// TableGroup is one group of a StackTable: the by-labels and their values,
+// and the group's merged values by stack. Groups with no values are left
+// out, as in MergeBy.
+type TableGroup struct {
+	Labels labels.Labels
+	Stack  []int32 // indexes into StackTable.Stacks, distinct
+	Value  []int64 // parallel to Stack
 }

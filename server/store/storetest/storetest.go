@@ -39,6 +39,7 @@ func Run(t *testing.T, open Backend) {
 		{"MergeMatchesReference", testMergeMatchesReference},
 		{"FramesRoundTrip", testFramesRoundTrip},
 		{"MergeBy", testMergeBy},
+		{"MergeByTable", testMergeByTable},
 		{"LabelsAndSeries", testLabelsAndSeries},
 		{"SeriesOverTime", testSeriesOverTime},
 		{"Idempotent", testIdempotent},
