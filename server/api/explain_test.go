@@ -23,9 +23,11 @@ const web = `cpu{service="web"}`
 var versions = []string{"1.1", "1.2", "1.3", "1.4"}
 
 // startVersions serves the fleet plus service "web" deployed in versions
-// 1.1 to 1.4, each first seen a minute after the one before, 4 pods a
-// version on nodes n0 to n3; pods for which slow says so spend 3 more
-// points of share in web.compress (10% otherwise).
+// 1.1 to 1.4, each first seen a minute after the one before, 6 pods a
+// version on nodes n0 to n5; pods for which slow says so spend 3 more
+// points of share in web.compress (10% otherwise). Six, not fewer: the
+// tests count relabellings of the instances, and 4 against 4 have only 70,
+// too few for a p-value small enough for a family of three steps.
 func startVersions(t *testing.T, slow func(version, node string) bool) *apitest.Server {
 	t.Helper()
 	s := apitest.Start(t, api.Options{})
@@ -35,7 +37,7 @@ func startVersions(t *testing.T, slow func(version, node string) bool) *apitest.
 	rng := rand.New(rand.NewPCG(8, 8))
 	var ps []*model.Profile
 	for vi, v := range versions {
-		for i := range 4 {
+		for i := range 6 {
 			node := fmt.Sprintf("n%d", i)
 			share := []float64{0.5, 0.1, 0.4}
 			if slow(v, node) {
@@ -64,8 +66,9 @@ func TestExplainFindsCohort(t *testing.T) {
 	var r api.ExplainResponse
 	getJSON(t, s, api.ExplainPath, q("query", web, "function", "web.compress", "by", "version,node", "from", "-1h"), &r)
 	top := r.Cohorts[0]
-	if r.Status != diff.StatusOK || r.Type != "cpu" || r.Metric != diff.Self || r.Selection.Instances != 16 || r.Found != 1 ||
-		top.Label != "version" || top.Value != "1.3" || !top.Significant || top.Delta < 0.025 || top.Delta > 0.035 || top.Q >= 0.05 {
+	if r.Status != diff.StatusOK || r.Type != "cpu" || r.Metric != diff.Self || r.Selection.Instances != 24 || r.Found != 1 ||
+		top.Label != "version" || top.Value != "1.3" || !top.Significant || top.Delta < 0.025 || top.Delta > 0.035 || top.Q >= 0.05 ||
+		top.Permutations < 2000 || top.CILow <= 0 || top.MDE <= 0 {
 		t.Errorf("explain: %+v", r)
 	}
 	getJSON(t, s, api.ExplainPath, q("query", web, "function", "web.compress", "by", "node", "type", "total"), &r)
@@ -85,8 +88,8 @@ func TestBisectFindsVersion(t *testing.T) {
 	for i, v := range r.Versions {
 		// First seen at the start of the step of its first profile.
 		first := s.Base.Add(time.Duration(i) * time.Minute).UnixMilli()
-		if v.Value != versions[i] || v.Instances != 4 || v.FirstSeen > first || v.FirstSeen <= first-r.FirstSeenStep {
-			t.Errorf("version %d: %+v, want %s with 4 instances", i, v, versions[i])
+		if v.Value != versions[i] || v.Instances != 6 || v.FirstSeen > first || v.FirstSeen <= first-r.FirstSeenStep {
+			t.Errorf("version %d: %+v, want %s with 6 instances", i, v, versions[i])
 		}
 	}
 	if r.Steps[2].Significant {

@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/prometheus/prometheus/model/labels"
 
@@ -159,17 +161,24 @@ type Contrast struct {
 	Share      float64 `json:"share"`       // mean over the group's instances
 	OtherShare float64 `json:"other_share"` // mean over the other's
 	Delta      float64 `json:"delta"`
-	CILow      float64 `json:"ci_low"` // 95% Welch interval of Delta
-	CIHigh     float64 `json:"ci_high"`
-	P          float64 `json:"p"`
-	Q          float64 `json:"q"`   // Benjamini–Hochberg over the tested family
-	MDE        float64 `json:"mde"` // as Change.MDE
+	// CILow, CIHigh: the 95% interval of Delta that the permutation test
+	// implies, the shifts of the group it does not reject.
+	CILow  float64 `json:"ci_low"`
+	CIHigh float64 `json:"ci_high"`
+	P      float64 `json:"p"`   // permutation test of Welch's t (docs/diff.md)
+	Q      float64 `json:"q"`   // Benjamini–Hochberg over the tested family
+	MDE    float64 `json:"mde"` // as Change.MDE, at the permutation critical value
+	// Permutations is how many relabellings of the instances P counts: p is
+	// at least 1/(Permutations+1). With Exact, they are every labelling.
+	Permutations int  `json:"permutations,omitempty"`
+	Exact        bool `json:"exact,omitempty"`
 	// Tested is false when a group has fewer than the minimum instances:
 	// then only the shares (of the groups that have instances) are set.
 	Tested      bool `json:"tested"`
 	Significant bool `json:"significant"` // Q < alpha
 
-	w welch // the test, for the MDE once the family's size is known
+	w            welch     // the observed difference, its spread and df
+	group, other []float64 // the shares, tested once the family is known
 }
 
 // contrast fills c from the shares of the group and of the other one;
@@ -187,8 +196,7 @@ func contrast(group, other []float64, min int) Contrast {
 		return c
 	}
 	c.w = welchTest(other, group)
-	c.Tested, c.Delta, c.P = true, c.w.diff, c.w.p
-	c.CILow, c.CIHigh = c.w.interval(0.95)
+	c.Tested, c.Delta, c.group, c.other = true, c.w.diff, group, other
 	return c
 }
 
@@ -200,8 +208,9 @@ func mean(x []float64) float64 {
 	return s / float64(len(x))
 }
 
-// adjust sets the q-values, significance and MDEs of the tested contrasts
-// as one Benjamini–Hochberg family, and returns its size.
+// adjust runs the permutation tests of the tested contrasts, with as many
+// relabellings as the family's size asks for, and sets their q-values and
+// significance as one Benjamini–Hochberg family; it returns its size.
 func adjust(cs []*Contrast, alpha float64) int {
 	var family []*Contrast
 	for _, c := range cs {
@@ -209,14 +218,44 @@ func adjust(cs []*Contrast, alpha float64) int {
 			family = append(family, c)
 		}
 	}
+	b := permutations(len(family), alpha)
+	parallel(len(family), func(i int) { family[i].permute(b, alpha/float64(len(family))) })
 	p := make([]float64, len(family))
 	for i, c := range family {
 		p[i] = c.P
 	}
 	for i, q := range bhAdjust(p) {
-		c := family[i]
-		c.Q, c.Significant = q, q < alpha
-		c.MDE = c.w.mde(alpha/float64(len(family)), DefaultPower)
+		family[i].Q, family[i].Significant = q, q < alpha
 	}
 	return len(family)
+}
+
+// parallel runs f(0..n-1) on as many goroutines as there are CPUs: a
+// family's permutation tests are independent, and each is deterministic.
+func parallel(n int, f func(i int)) {
+	next := make(chan int)
+	var wg sync.WaitGroup
+	for range min(n, runtime.GOMAXPROCS(0)) {
+		wg.Go(func() {
+			for i := range next {
+				f(i)
+			}
+		})
+	}
+	for i := range n {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+}
+
+// permute tests the contrast by relabelling its instances b times (or
+// every way, when there are fewer), with the MDE at the level a lone
+// finding needs, alpha/m.
+func (c *Contrast) permute(b int, level float64) {
+	pt := newPermTest(c.group, c.other, b)
+	c.P = pt.pValue(0)
+	c.CILow, c.CIHigh = pt.interval(0.95, c.w)
+	c.MDE = pt.mde(level, DefaultPower, c.w)
+	c.Permutations, c.Exact = len(pt.draws), pt.exact
 }

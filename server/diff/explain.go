@@ -126,6 +126,7 @@ func mirror(cs []CohortTest) {
 		first := cs[i-1].Contrast
 		c := &cs[i].Contrast
 		c.Tested, c.Q, c.MDE, c.Significant, c.P = true, first.Q, first.MDE, first.Significant, first.P
+		c.Permutations, c.Exact = first.Permutations, first.Exact
 		c.Delta, c.CILow, c.CIHigh = -first.Delta, -first.CIHigh, -first.CILow
 	}
 }
