@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/cilium/ebpf/btf"
 	"github.com/cilium/ebpf/rlimit"
 	"github.com/google/pprof/profile"
 	"github.com/prometheus/client_golang/prometheus"
@@ -160,20 +161,22 @@ func New(cfg Config, log *slog.Logger, reg prometheus.Registerer) (*Agent, error
 
 // open loads and attaches the BPF programs and the ring reader.
 func (a *Agent) open() error {
+	// One parse of the kernel's BTF for the three loads; dropped after them.
+	types := btf.NewCache()
 	var err error
-	a.sampler, err = sampler.Open(sampler.Config{Frequency: a.cfg.Frequency, PID: a.cfg.PID, RingBytes: a.cfg.RingBytes})
+	a.sampler, err = sampler.Open(sampler.Config{Frequency: a.cfg.Frequency, PID: a.cfg.PID, RingBytes: a.cfg.RingBytes, Types: types})
 	if err != nil {
 		return err
 	}
 	shared := a.sampler.Shared()
-	if a.events, err = procevents.Open(procevents.Config{}, shared); err != nil {
+	if a.events, err = procevents.Open(procevents.Config{Types: types}, shared); err != nil {
 		// Profiling works without; exited processes are then noticed
 		// only when their pid is gone.
 		a.log.Warn("process events unavailable: no exec, exit, crash or OOM events", "err", err)
 		a.events = nil
 	}
 	if a.cfg.OffCPU {
-		if a.offCPU, err = offcpu.Open(offcpu.Config{PID: a.cfg.PID, MinOffCPU: a.cfg.MinOffCPU}, shared); err != nil {
+		if a.offCPU, err = offcpu.Open(offcpu.Config{PID: a.cfg.PID, MinOffCPU: a.cfg.MinOffCPU, Types: types}, shared); err != nil {
 			return fmt.Errorf("%w (run with --off-cpu=false to profile CPU only)", err)
 		}
 	}

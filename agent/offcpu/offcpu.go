@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/btf"
 	"github.com/cilium/ebpf/link"
 
 	"github.com/flightrec/flightrec/agent/sampler"
@@ -23,6 +24,7 @@ const DefaultMinOffCPU = time.Millisecond
 type Config struct {
 	PID       uint32        // only this process; 0 traces every process
 	MinOffCPU time.Duration // 0 means DefaultMinOffCPU
+	Types     *btf.Cache    // the kernel's BTF, parsed once per agent (see sampler.Config.Types); nil: for this load
 }
 
 // Validate reports the first invalid setting.
@@ -63,7 +65,7 @@ func Open(cfg Config, shared sampler.Shared) (*Tracer, error) {
 		}
 	}
 	t := &Tracer{}
-	opts := &ebpf.CollectionOptions{MapReplacements: map[string]*ebpf.Map{
+	opts := &ebpf.CollectionOptions{Cache: cfg.Types, MapReplacements: map[string]*ebpf.Map{
 		bpf.OffcpuMapEvents:   shared.Events,
 		bpf.OffcpuMapCounters: shared.Counters,
 	}}

@@ -5,6 +5,7 @@ package preflight
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"strconv"
 	"strings"
@@ -25,7 +26,22 @@ type System struct {
 }
 
 // Host is the running system.
-func Host() System { return System{Euid: os.Geteuid, ReadFile: os.ReadFile} }
+func Host() System { return System{Euid: os.Geteuid, ReadFile: readHead} }
+
+// readHead reads up to 64 KiB of a file: what the checks read is short, or
+// (the kernel's BTF, 5 MiB) only needs to be readable.
+func readHead(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, 64<<10))
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", path, err)
+	}
+	return b, nil
+}
 
 // Report lists fatal problems and degradations.
 type Report struct {

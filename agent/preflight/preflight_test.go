@@ -1,8 +1,11 @@
 package preflight
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -63,5 +66,21 @@ func TestCheck(t *testing.T) {
 		if (r.Err() != nil) != (len(tt.wantProblems) > 0) {
 			t.Errorf("%s: Err() = %v", tt.name, r.Err())
 		}
+	}
+}
+
+// TestReadHead: the host's reader stops at 64 KiB (the kernel's BTF is
+// 5 MiB and only needs to be readable) and reports a missing file.
+func TestReadHead(t *testing.T) {
+	dir := t.TempDir()
+	big := filepath.Join(dir, "big")
+	if err := os.WriteFile(big, make([]byte, 1<<20), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if b, err := readHead(big); err != nil || len(b) != 64<<10 {
+		t.Errorf("readHead of 1 MiB: %d bytes, %v", len(b), err)
+	}
+	if _, err := readHead(filepath.Join(dir, "missing")); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("readHead of a missing file: %v", err)
 	}
 }

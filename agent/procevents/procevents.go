@@ -7,15 +7,18 @@ import (
 	"fmt"
 
 	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/btf"
 	"github.com/cilium/ebpf/link"
 
 	"github.com/flightrec/flightrec/agent/sampler"
 	"github.com/flightrec/flightrec/bpf"
 )
 
-// Config is empty today: process events are node-wide even when the sampler
+// Config holds no filter: process events are node-wide even when the sampler
 // records one pid, because a crash elsewhere can be what matters.
-type Config struct{}
+type Config struct {
+	Types *btf.Cache // the kernel's BTF, parsed once per agent (see sampler.Config.Types); nil: for this load
+}
 
 // Tracer is the loaded and attached programs.
 type Tracer struct {
@@ -25,7 +28,7 @@ type Tracer struct {
 
 // Open loads the programs into the sampler's ring, counters and known_pids
 // map, and attaches them. The caller must Close it (before the sampler).
-func Open(_ Config, shared sampler.Shared) (*Tracer, error) {
+func Open(cfg Config, shared sampler.Shared) (*Tracer, error) {
 	spec, err := bpf.LoadEvents()
 	if err != nil {
 		return nil, fmt.Errorf("load process event spec: %w", err)
@@ -34,7 +37,7 @@ func Open(_ Config, shared sampler.Shared) (*Tracer, error) {
 		return nil, fmt.Errorf("set %s: %w", bpf.EventsVarWakeupBytes, err)
 	}
 	t := &Tracer{}
-	opts := &ebpf.CollectionOptions{MapReplacements: map[string]*ebpf.Map{
+	opts := &ebpf.CollectionOptions{Cache: cfg.Types, MapReplacements: map[string]*ebpf.Map{
 		bpf.EventsMapEvents:    shared.Events,
 		bpf.EventsMapCounters:  shared.Counters,
 		bpf.EventsMapKnownPids: shared.KnownPIDs,

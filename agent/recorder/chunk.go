@@ -3,6 +3,8 @@ package recorder
 import (
 	"math"
 	"math/bits"
+	"os"
+	"runtime"
 	"slices"
 	"unsafe"
 )
@@ -36,31 +38,50 @@ type (
 		pid            uint32
 		nUser, nKernel uint16
 	}
+	// eventRec is an Event with its strings in chunk.strs.
+	eventRec struct {
+		timeNS                     int64
+		addr, stackHash            uint64
+		pid, tid                   uint32
+		exitStatus, signal, siCode int32
+		kind, comm, filename       strRef
+	}
+	strRef struct{ off, n uint32 }
 )
 
 // chunk holds the records of one time span (records arriving late join the
 // newest chunk, so minNS may precede baseNS). Stacks are interned per chunk,
-// so a stack repeated within the span costs one reference per record.
+// so a stack repeated within the span costs one reference per record. The
+// arrays live in mem, off the Go heap.
 type chunk struct {
 	baseNS, minNS, maxNS int64
 
 	samples   []sampleRec
 	offCPU    []offCPURec
 	stackRecs []stackRec
-	events    []Event
+	events    []eventRec
+	strs      []byte // the events' strings
 
 	stacks []stackRef
 	frames []uint64
 	slots  []int32 // open addressing over stacks: index+1, 0 is empty
 
-	capBytes int64 // capacity of the arrays above
-	strBytes int64 // event strings
-	pins     int   // snapshots reading the arrays: do not reuse them
+	mem     *arena
+	pins    int  // snapshots reading the arrays: do not reuse or unmap them
+	dropped bool // left the ring while pinned: freed at the last unpin
 }
 
-const chunkOverhead = int64(unsafe.Sizeof(chunk{}))
+const chunkOverhead = int64(unsafe.Sizeof(chunk{}) + unsafe.Sizeof(arena{}))
 
-func (c *chunk) bytes() int64 { return chunkOverhead + c.capBytes + c.strBytes }
+// newChunk returns a chunk without arrays. Chunks are freed explicitly;
+// the cleanup covers a recorder dropped whole (tests).
+func newChunk() *chunk {
+	c := &chunk{mem: &arena{}}
+	runtime.AddCleanup(c, (*arena).free, c.mem)
+	return c
+}
+
+func (c *chunk) bytes() int64 { return chunkOverhead + c.mem.n }
 
 func (c *chunk) records() int {
 	return len(c.samples) + len(c.offCPU) + len(c.stackRecs) + len(c.events)
@@ -70,50 +91,114 @@ func (c *chunk) start(base int64) {
 	c.baseNS, c.minNS, c.maxNS = base, math.MaxInt64, math.MinInt64
 }
 
-// reset empties c, keeping its arrays; events are cleared so that their
-// strings can be collected.
+// reset empties c, keeping only its main mapping for reserve to reuse.
 func (c *chunk) reset() {
-	clear(c.events)
-	clear(c.slots)
-	c.samples, c.offCPU, c.stackRecs, c.events = c.samples[:0], c.offCPU[:0], c.stackRecs[:0], c.events[:0]
-	c.stacks, c.frames = c.stacks[:0], c.frames[:0]
-	c.strBytes = 0
+	c.mem.releaseExtra()
+	c.drop()
 }
 
-// reserve sizes c's empty arrays for about as many records and stacks as
-// prev held (plus an eighth), so that a chunk fills without doubling its
-// arrays past need, and a reused chunk gives back what a burst left it.
+// free unmaps all of c's memory.
+func (c *chunk) free() {
+	c.mem.free()
+	c.drop()
+}
+
+func (c *chunk) drop() {
+	c.samples, c.offCPU, c.stackRecs, c.events, c.strs = nil, nil, nil, nil, nil
+	c.stacks, c.frames, c.slots = nil, nil, nil
+}
+
+// reserve lays c's empty arrays out in one mapping, sized for about as
+// many records and stacks as prev held (plus an eighth; prev may be nil),
+// so that a chunk fills without doubling its arrays past need. A reused
+// chunk keeps its mapping unless it is too small or more than twice too big.
 func (c *chunk) reserve(prev *chunk) {
-	acct := &c.capBytes
-	c.samples = fit(c.samples, len(prev.samples), acct)
-	c.offCPU = fit(c.offCPU, len(prev.offCPU), acct)
-	c.stackRecs = fit(c.stackRecs, len(prev.stackRecs), acct)
-	c.events = fit(c.events, len(prev.events), acct)
-	c.stacks = fit(c.stacks, len(prev.stacks), acct)
-	c.frames = fit(c.frames, len(prev.frames), acct)
+	if prev == nil {
+		prev = &chunk{}
+	}
+	want := func(n int) int { return n + n/8 }
 	slots := 64
-	for slots < 2*(cap(c.stacks)+1) {
+	for slots < 2*(want(len(prev.stacks))+1) {
 		slots *= 2
 	}
-	if slots != len(c.slots) {
-		*acct += int64(slots-len(c.slots)) * 4
-		c.slots = make([]int32, slots)
+	total := 0
+	layout[sampleRec](&total, want(len(prev.samples)))
+	layout[offCPURec](&total, want(len(prev.offCPU)))
+	layout[stackRec](&total, want(len(prev.stackRecs)))
+	layout[eventRec](&total, want(len(prev.events)))
+	layout[byte](&total, want(len(prev.strs)))
+	layout[stackRef](&total, want(len(prev.stacks)))
+	layout[uint64](&total, want(len(prev.frames)))
+	layout[int32](&total, slots)
+	if m := len(c.mem.main); m < total || m > 2*total+16*os.Getpagesize() {
+		c.mem.setMain(total)
 	}
+	if c.mem.main == nil { // no mapping: the arrays grow on their own
+		c.slots = alloc[int32](c.mem, slots)[:slots]
+		return
+	}
+	k := &carver{buf: c.mem.main}
+	c.samples = carve[sampleRec](k, want(len(prev.samples)))
+	c.offCPU = carve[offCPURec](k, want(len(prev.offCPU)))
+	c.stackRecs = carve[stackRec](k, want(len(prev.stackRecs)))
+	c.events = carve[eventRec](k, want(len(prev.events)))
+	c.strs = carve[byte](k, want(len(prev.strs)))
+	c.stacks = carve[stackRef](k, want(len(prev.stacks)))
+	c.frames = carve[uint64](k, want(len(prev.frames)))
+	c.slots = carve[int32](k, slots)[:slots]
+	clear(c.slots) // a reused mapping holds the last chunk's
 }
 
-// fit returns an empty s with room for n and an eighth, reallocating when it
-// has too little or more than twice that.
-func fit[T any](s []T, n int, acct *int64) []T {
-	want := n + n/8
-	if cap(s) >= want && cap(s) <= 2*want+minCap {
-		return s[:0]
+// grow makes room for n more elements in one of c's arrays, doubling its
+// capacity in a mapping of its own. The old array is unmapped unless a
+// snapshot may be reading it; it then goes with the chunk.
+func grow[T any](c *chunk, s []T, n int) []T {
+	if len(s)+n <= cap(s) {
+		return s
 	}
-	var zero T
-	*acct += int64(want-cap(s)) * int64(unsafe.Sizeof(zero))
-	if want == 0 {
-		return nil
+	ns := append(alloc[T](c.mem, max(2*cap(s), len(s)+n, minCap)), s...)
+	if c.pins == 0 {
+		release(c.mem, s)
 	}
-	return make([]T, 0, want)
+	return ns
+}
+
+const minCap = 32
+
+// addStr copies an event's string into the chunk.
+func (c *chunk) addStr(s string) strRef {
+	s = s[:min(len(s), math.MaxUint16)]
+	c.strs = grow(c, c.strs, len(s))
+	off := len(c.strs)
+	c.strs = append(c.strs, s...)
+	return strRef{uint32(off), uint32(len(s))}
+}
+
+// addEvent stores e, strings included.
+func (c *chunk) addEvent(e *Event) {
+	c.events = grow(c, c.events, 1)
+	rec := eventRec{timeNS: e.TimeNS, addr: e.Addr, stackHash: e.StackHash, pid: e.PID, tid: e.TID,
+		exitStatus: e.ExitStatus, signal: e.Signal, siCode: e.SiCode}
+	rec.kind, rec.comm, rec.filename = c.addStr(e.Kind), c.addStr(e.Comm), c.addStr(e.Filename)
+	c.events = append(c.events, rec)
+}
+
+// event rebuilds an Event from its record and the strings it points into.
+func event(r *eventRec, strs []byte) Event {
+	str := func(s strRef) string { return string(strs[s.off : s.off+s.n]) }
+	return Event{TimeNS: r.timeNS, Kind: kindString(strs[r.kind.off : r.kind.off+r.kind.n]),
+		PID: r.pid, TID: r.tid, Comm: str(r.comm), ExitStatus: r.exitStatus, Signal: r.signal,
+		SiCode: r.siCode, Addr: r.addr, StackHash: r.stackHash, Filename: str(r.filename)}
+}
+
+// kindString returns the agent's event kinds without allocating.
+func kindString(b []byte) string {
+	for _, k := range [...]string{"exec", "exit", "signal", "oom_kill"} {
+		if string(b) == k {
+			return k
+		}
+	}
+	return string(b)
 }
 
 // intern returns the index of the stack (pid, user, kernel), adding it when
@@ -133,9 +218,9 @@ func (c *chunk) intern(pid uint32, user, kernel []uint64) int32 {
 		}
 	}
 	off := len(c.frames)
-	c.frames = grow(c.frames, len(user)+len(kernel), &c.capBytes)
+	c.frames = grow(c, c.frames, len(user)+len(kernel))
 	c.frames = append(append(c.frames, user...), kernel...)
-	c.stacks = grow(c.stacks, 1, &c.capBytes)
+	c.stacks = grow(c, c.stacks, 1)
 	c.stacks = append(c.stacks, stackRef{hash: h, off: uint32(off), pid: pid, nUser: uint16(len(user)), nKernel: uint16(len(kernel))})
 	c.slots[i] = int32(len(c.stacks))
 	return int32(len(c.stacks) - 1)
@@ -163,8 +248,9 @@ func framesOf(frames []uint64, ref *stackRef) (user, kernel []uint64) {
 // stay short.
 func (c *chunk) rehash() {
 	n := max(64, 2*len(c.slots))
-	c.capBytes += int64(n-len(c.slots)) * 4
-	c.slots = make([]int32, n)
+	old := c.slots                       // snapshots do not read the slots
+	c.slots = alloc[int32](c.mem, n)[:n] // zeroed
+	release(c.mem, old)
 	mask := n - 1
 	for s := range c.stacks {
 		i := int(c.stacks[s].hash) & mask

@@ -1,6 +1,7 @@
 package recorder
 
 import (
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -63,7 +64,7 @@ func concurrent(t *testing.T, r *Recorder, maxBytes int64) {
 	done.Store(true)
 	readers.Wait()
 	st := r.Stats()
-	if st.Evicted == 0 || st.Bytes > maxBytes || st.Records+int(st.Evicted) != writers*perWriter {
+	if st.Evicted == 0 || st.Bytes > maxBytes || st.Records+int(st.Evicted) != writers*(perWriter+perWriter/3/eventEvery) {
 		t.Errorf("after the run: %+v", st)
 	}
 	t.Logf("%d snapshots while writing; %+v", snaps.Load(), st)
@@ -78,8 +79,15 @@ func write(r *Recorder, tid uint32, n int) {
 		r.AddSample(t, 1, tid, uint16(tid), []uint64{base + uint64(i%7), base + 0x10}, nil)
 		r.AddStack(t, 1, uint64(tid), []uint64{base + 0x20}, nil)
 		r.AddOffCPU(t-ms(1), t, 1, tid, uint64(tid), "sleep")
+		if i%eventEvery == 0 {
+			r.AddEvent(Event{TimeNS: t, Kind: "exec", PID: 1, TID: tid, Comm: fmt.Sprint("w", tid), Filename: fmt.Sprint("/bin/w", tid)})
+		}
 	}
 }
+
+// eventEvery is how many sample, stack and interval triples write adds per
+// event.
+const eventEvery = 100
 
 func checkThreads(t *testing.T, s *snapshot.Snapshot) {
 	t.Helper()
@@ -87,6 +95,11 @@ func checkThreads(t *testing.T, s *snapshot.Snapshot) {
 	for i, st := range s.Samples.Stack {
 		if tid := s.Samples.TID[i]; leaf(st)>>8 != int64(tid) {
 			t.Errorf("sample of thread %d has the stack of thread %d", tid, leaf(st)>>8)
+		}
+	}
+	for _, e := range s.Events { // their strings live in the ring's chunks
+		if e.Comm != fmt.Sprint("w", e.TID) || e.Filename != fmt.Sprint("/bin/w", e.TID) || e.Kind != "exec" {
+			t.Errorf("event of thread %d: %q %q %q", e.TID, e.Kind, e.Comm, e.Filename)
 		}
 	}
 	for i, st := range s.OffCPU.Stack {

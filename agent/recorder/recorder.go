@@ -6,7 +6,6 @@ import (
 	"math"
 	"sync"
 	"time"
-	"unsafe"
 
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -118,7 +117,7 @@ func (r *Recorder) AddSample(timeNS int64, pid, tid uint32, cpu uint16, user, ke
 	c := r.chunkFor(timeNS)
 	before := r.held(c)
 	st := c.intern(pid, user, kernel)
-	c.samples = grow(c.samples, 1, &c.capBytes)
+	c.samples = grow(c, c.samples, 1)
 	c.samples = append(c.samples, sampleRec{timeNS: timeNS, pid: pid, tid: tid, stack: st, cpu: cpu})
 	r.added(c, timeNS, before)
 }
@@ -132,7 +131,7 @@ func (r *Recorder) AddStack(timeNS int64, pid uint32, hash uint64, user, kernel 
 	c := r.chunkFor(timeNS)
 	before := r.held(c)
 	st := c.intern(pid, user, kernel)
-	c.stackRecs = grow(c.stackRecs, 1, &c.capBytes)
+	c.stackRecs = grow(c, c.stackRecs, 1)
 	c.stackRecs = append(c.stackRecs, stackRec{timeNS: timeNS, hash: hash, pid: pid, stack: st})
 	r.cache.put(stackKey{pid, hash}, user, kernel)
 	r.added(c, timeNS, before)
@@ -146,22 +145,20 @@ func (r *Recorder) AddOffCPU(startNS, endNS int64, pid, tid uint32, hash uint64,
 	defer r.mu.Unlock()
 	c := r.chunkFor(endNS)
 	before := r.held(c)
-	c.offCPU = grow(c.offCPU, 1, &c.capBytes)
+	c.offCPU = grow(c, c.offCPU, 1)
 	c.offCPU = append(c.offCPU, offCPURec{startNS: startNS, endNS: endNS, hash: hash, pid: pid, tid: tid, state: stateCode(state)})
 	// A stack still in use is worth keeping: refresh it in the cache.
 	r.cache.touch(stackKey{pid, hash})
 	r.added(c, endNS, before)
 }
 
-// AddEvent records a process event. Its strings are kept, not copied.
+// AddEvent records a process event, copying its strings into the ring.
 func (r *Recorder) AddEvent(e Event) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	c := r.chunkFor(e.TimeNS)
 	before := r.held(c)
-	c.events = grow(c.events, 1, &c.capBytes)
-	c.events = append(c.events, e)
-	c.strBytes += int64(len(e.Comm) + len(e.Filename))
+	c.addEvent(&e)
 	r.added(c, e.TimeNS, before)
 }
 
@@ -204,7 +201,7 @@ func (r *Recorder) chunkFor(t int64) *chunk {
 }
 
 // newChunk returns an empty chunk sized like the newest one held, reusing
-// the arrays of an evicted chunk when it can.
+// the mapping of an evicted chunk when it can.
 func (r *Recorder) newChunk() *chunk {
 	if n := len(r.ring); n > 0 {
 		r.makeRoom(r.ring[n-1].bytes())
@@ -212,14 +209,16 @@ func (r *Recorder) newChunk() *chunk {
 	c := r.spare
 	r.spare = nil
 	if c == nil {
-		c = &chunk{}
+		c = newChunk()
 		r.bytes += c.bytes()
 	}
+	var prev *chunk
 	if n := len(r.ring); n > 0 { // makeRoom may have evicted them all
-		before := c.bytes()
-		c.reserve(r.ring[n-1])
-		r.bytes += c.bytes() - before
+		prev = r.ring[n-1]
 	}
+	before := c.bytes()
+	c.reserve(prev)
+	r.bytes += c.bytes() - before
 	return c
 }
 
@@ -257,6 +256,7 @@ func (r *Recorder) enforce() {
 		switch {
 		case r.spare != nil:
 			r.bytes -= r.spare.bytes()
+			r.spare.free()
 			r.spare = nil
 		case len(r.ring) > 0:
 			r.evictOldest()
@@ -279,14 +279,21 @@ func (r *Recorder) evictOldest() {
 	r.recycle(c)
 }
 
-// recycle keeps an evicted chunk's arrays for the next chunk when they fit
-// the bound; a chunk a snapshot still reads is left to the collector.
+// recycle keeps an evicted chunk's mapping for the next chunk when it fits
+// the bound, and frees it otherwise; a chunk a snapshot still reads is
+// freed when the snapshot is done with it.
 func (r *Recorder) recycle(c *chunk) {
-	if c.pins > 0 || r.spare != nil {
+	switch {
+	case c.pins > 0:
+		c.dropped = true
+		return
+	case r.spare != nil:
+		c.free()
 		return
 	}
 	c.reset()
 	if r.bytes+c.bytes() > r.cfg.MaxBytes {
+		c.free()
 		return
 	}
 	r.spare = c
@@ -302,20 +309,3 @@ func mod(t, n int64) int64 {
 	}
 	return m
 }
-
-// grow makes room for n more elements, doubling the capacity and adding
-// the new capacity's bytes to *acct: accounting follows what is allocated,
-// not what is used.
-func grow[T any](s []T, n int, acct *int64) []T {
-	if len(s)+n <= cap(s) {
-		return s
-	}
-	c := max(2*cap(s), len(s)+n, minCap)
-	ns := make([]T, len(s), c)
-	copy(ns, s)
-	var zero T
-	*acct += int64(c-cap(s)) * int64(unsafe.Sizeof(zero))
-	return ns
-}
-
-const minCap = 32

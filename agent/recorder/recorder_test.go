@@ -1,12 +1,15 @@
 package recorder
 
 import (
+	"os"
 	"runtime"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	"golang.org/x/sys/unix"
 )
 
 // addKind adds one record of the i-th kind in turn, so that every kind
@@ -117,7 +120,10 @@ func TestLateRecordsJoinNewestChunk(t *testing.T) {
 }
 
 // TestMemoryBound fills the ring with realistic records far beyond its
-// bound and checks the heap: what the ring accounts for is what it holds.
+// bound and checks what it holds: the pages of its mappings that are
+// resident (mincore) plus what the heap grew by are what it accounts for,
+// and its records are off the Go heap (only the stack cache, bounded by
+// MaxBytes/8, is on it).
 func TestMemoryBound(t *testing.T) {
 	if testing.Short() {
 		t.Skip("adds 1.5 million records")
@@ -137,19 +143,102 @@ func TestMemoryBound(t *testing.T) {
 	}
 	runtime.GC()
 	runtime.ReadMemStats(&after)
+	heap := int64(after.HeapInuse) - int64(before.HeapInuse)
+	mapped := residentBytes(t, r)
+	grew := heap + mapped
 	st := r.Stats()
-	grew := int64(after.HeapInuse) - int64(before.HeapInuse)
-	t.Logf("accounted %.1f MiB in %d chunks (%d records, %d evicted, %d cached stacks); heap in use grew %.1f MiB",
-		float64(st.Bytes)/(1<<20), st.Chunks, st.Records, st.Evicted, st.CachedStacks, float64(grew)/(1<<20))
+	t.Logf("accounted %.1f MiB in %d chunks (%d records, %d evicted, %d cached stacks); resident in mappings %.1f MiB, heap in use grew %.1f MiB",
+		float64(st.Bytes)/(1<<20), st.Chunks, st.Records, st.Evicted, st.CachedStacks, float64(mapped)/(1<<20), float64(heap)/(1<<20))
 	if st.Evicted == 0 || st.Bytes > maxBytes {
 		t.Fatalf("ring not bounded: %+v", st)
 	}
 	if limit := maxBytes * 13 / 10; grew > limit {
-		t.Errorf("heap in use grew %d bytes, more than 1.3 × MaxBytes (%d)", grew, limit)
+		t.Errorf("the ring holds %d bytes, more than 1.3 × MaxBytes (%d)", grew, limit)
 	}
-	if grew < st.Bytes*8/10 {
-		t.Errorf("heap in use grew %d bytes, far less than the %d accounted: accounting overstates", grew, st.Bytes)
+	if grew < st.Bytes*7/10 {
+		t.Errorf("the ring holds %d bytes, far less than the %d accounted: accounting overstates", grew, st.Bytes)
 	}
-	runtime.KeepAlive(r)
+	if heap > maxBytes/8+1<<20 {
+		t.Errorf("heap in use grew %d bytes: the records are on the heap", heap)
+	}
 	runtime.KeepAlive(w) // the workload was in before too
+}
+
+// residentBytes counts the resident pages of the ring's mappings.
+func residentBytes(t *testing.T, r *Recorder) int64 {
+	t.Helper()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	chunks := r.ring
+	if r.spare != nil {
+		chunks = append(chunks[:len(chunks):len(chunks)], r.spare)
+	}
+	page := os.Getpagesize()
+	var n int64
+	for _, c := range chunks {
+		for _, m := range append([][]byte{c.mem.main}, c.mem.extra...) {
+			if len(m) == 0 {
+				continue
+			}
+			vec := make([]byte, len(m)/page)
+			if _, _, errno := unix.Syscall(unix.SYS_MINCORE, uintptr(unsafe.Pointer(&m[0])), uintptr(len(m)), uintptr(unsafe.Pointer(&vec[0]))); errno != 0 {
+				t.Fatalf("mincore: %v", errno)
+			}
+			for _, v := range vec {
+				n += int64(v&1) * int64(page)
+			}
+		}
+	}
+	return n
+}
+
+// TestPinnedChunkOutlivesEviction: a chunk evicted while a snapshot reads
+// it keeps its mapping until the snapshot unpins it, and is unmapped then.
+func TestPinnedChunkOutlivesEviction(t *testing.T) {
+	r := New(Config{MinAge: time.Second, ChunkLen: time.Second, PeriodNS: 1}, nil)
+	r.AddSample(0, 1, 1, 0, []uint64{0xa, 0xb}, []uint64{0xc})
+	r.AddEvent(Event{TimeNS: 1, Kind: "exec", PID: 1, TID: 1, Comm: "sh", Filename: "/bin/sh"})
+	views, _, _ := r.pin()
+	first := views[0].c
+	for s := range 5 { // evicts the first chunk by age
+		r.AddSample(int64(s+2)*int64(time.Second), 1, 1, 0, []uint64{0xd}, nil)
+	}
+	if r.Stats().Evicted == 0 || !first.dropped {
+		t.Fatalf("the pinned chunk was not evicted: %+v", r.Stats())
+	}
+	v := &views[0]
+	if u, k := framesOf(v.frames, &v.stacks[v.samples[0].stack]); len(u) != 2 || u[1] != 0xb || k[0] != 0xc {
+		t.Errorf("evicted pinned chunk reads %x %x", u, k)
+	}
+	if e := event(&v.events[0], v.strs); e.Comm != "sh" || e.Filename != "/bin/sh" || e.Kind != "exec" {
+		t.Errorf("evicted pinned chunk's event reads %+v", e)
+	}
+	r.unpin(views)
+	if first.mem.main != nil || first.mem.n != 0 {
+		t.Errorf("unpinned evicted chunk still holds %d bytes", first.mem.n)
+	}
+}
+
+// TestAddAllocatesNothing: once the ring is full and recycles its chunks,
+// adding records of every kind allocates nothing on the heap, events'
+// strings included (they are copied into the chunk's mapping).
+func TestAddAllocatesNothing(t *testing.T) {
+	r := New(Config{MinAge: time.Second, ChunkLen: 100 * time.Millisecond, PeriodNS: 1}, nil)
+	user, kernel := []uint64{0x100, 0x200, 0x300}, []uint64{0xffff1}
+	e := Event{Kind: "exec", PID: 10, TID: 10, Comm: "sh", Filename: "/bin/sh"}
+	now := int64(0)
+	add := func() {
+		now += int64(time.Millisecond)
+		r.AddSample(now, 10, 11, 0, user, kernel)
+		r.AddStack(now, 10, 7, user, kernel)
+		r.AddOffCPU(now-10, now, 10, 11, 7, "sleep")
+		e.TimeNS = now
+		r.AddEvent(e)
+	}
+	for range 5000 { // five seconds: past MinAge, chunks recycle
+		add()
+	}
+	if n := testing.AllocsPerRun(2000, add); n != 0 {
+		t.Errorf("%.2f allocations per round of four records", n)
+	}
 }

@@ -71,7 +71,8 @@ type view struct {
 	samples   []sampleRec
 	offCPU    []offCPURec
 	stackRecs []stackRec
-	events    []Event
+	events    []eventRec
+	strs      []byte
 	stacks    []stackRef
 	frames    []uint64
 	local     []int32 // chunk stack → window stack, -1 not yet
@@ -83,7 +84,7 @@ func (r *Recorder) pin() (views []view, ringStart int64, evicted uint64) {
 	views = make([]view, len(r.ring))
 	for i, c := range r.ring {
 		c.pins++
-		views[i] = view{c: c, samples: c.samples, offCPU: c.offCPU, stackRecs: c.stackRecs, events: c.events, stacks: c.stacks, frames: c.frames}
+		views[i] = view{c: c, samples: c.samples, offCPU: c.offCPU, stackRecs: c.stackRecs, events: c.events, strs: c.strs, stacks: c.stacks, frames: c.frames}
 	}
 	ringStart, _ = r.span()
 	return views, ringStart, r.evicted
@@ -93,7 +94,9 @@ func (r *Recorder) unpin(views []view) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for _, v := range views {
-		v.c.pins--
+		if v.c.pins--; v.c.pins == 0 && v.c.dropped {
+			v.c.free() // evicted while this snapshot read it
+		}
 	}
 }
 
@@ -165,10 +168,10 @@ func (w *window) collect(v *view) {
 			w.name(o.pid, o.hash)
 		}
 	}
-	for _, e := range v.events {
-		if w.in(e.TimeNS) {
-			w.events = append(w.events, e)
-			w.name(e.PID, e.StackHash)
+	for i := range v.events {
+		if e := &v.events[i]; w.in(e.timeNS) {
+			w.events = append(w.events, event(e, v.strs))
+			w.name(e.pid, e.stackHash)
 		}
 	}
 }

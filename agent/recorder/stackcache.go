@@ -104,7 +104,7 @@ func (s *stackCache) alloc() int32 {
 		s.free = s.ents[i].next
 		return i
 	}
-	s.ents = grow(s.ents, 1, &s.bytes)
+	s.ents = growHeap(s.ents, &s.bytes)
 	s.ents = append(s.ents, cacheEnt{})
 	return int32(len(s.ents) - 1)
 }
@@ -143,4 +143,19 @@ func (s *stackCache) pushFront(i int32) {
 	if s.tail < 0 {
 		s.tail = i
 	}
+}
+
+// growHeap makes room for one more entry, doubling the capacity and adding
+// the new capacity's bytes to *acct. Entries hold slices, so they stay on
+// the heap, unlike a chunk's records.
+func growHeap[T any](s []T, acct *int64) []T {
+	if len(s) < cap(s) {
+		return s
+	}
+	c := max(2*cap(s), minCap)
+	ns := make([]T, len(s), c)
+	copy(ns, s)
+	var zero T
+	*acct += int64(c-cap(s)) * int64(unsafe.Sizeof(zero))
+	return ns
 }

@@ -11,6 +11,7 @@ import (
 	"unsafe"
 
 	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/btf"
 	"github.com/cilium/ebpf/link"
 	"golang.org/x/sys/unix"
 
@@ -31,11 +32,17 @@ type Config struct {
 	// WakeupBytes is how much must be queued before the reader is woken
 	// early; below it the reader collects on its own schedule.
 	WakeupBytes uint64
+	// Types caches the kernel's BTF, which loading needs (CO-RE, attach
+	// targets) and which takes more CPU to parse than the verifier takes:
+	// share one across the agent's loads. Nil parses it for this load.
+	Types *btf.Cache
 }
 
-// DefaultRingBytes holds ~10 s of 99 Hz samples of deep stacks on 2 CPUs and
-// keeps BPF map memory far below the agent's budget.
-const DefaultRingBytes = 4 << 20
+// DefaultRingBytes holds ~5 s of 99 Hz samples of deep stacks on 2 CPUs
+// (the reader drains it every second, and at once past a quarter full). It
+// costs twice its size in the agent's RSS from the start: the kernel maps
+// every data page at mmap, twice over for reads across the wrap-around.
+const DefaultRingBytes = 2 << 20
 
 // Validate reports the first invalid setting.
 func (c Config) Validate() error {
@@ -70,7 +77,7 @@ func Open(cfg Config) (*Sampler, error) {
 		return nil, err
 	}
 	s := &Sampler{wakeup: wakeup}
-	if err := spec.LoadAndAssign(&s.objs, nil); err != nil {
+	if err := spec.LoadAndAssign(&s.objs, &ebpf.CollectionOptions{Cache: cfg.Types}); err != nil {
 		var verr *ebpf.VerifierError
 		if errors.As(err, &verr) {
 			return nil, fmt.Errorf("load sampler program: %+v", verr)

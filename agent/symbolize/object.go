@@ -231,7 +231,7 @@ func (o *Object) returnSlot(root string, vaddr uint64) (uint64, bool) {
 	if syms == nil {
 		return 0, false
 	}
-	_, start, ok := syms.Lookup(vaddr)
+	start, ok := syms.Start(vaddr)
 	if !ok || vaddr < start || vaddr-start > 64 {
 		// Prologues and one-instruction epilogues sit within the first
 		// bytes or at a ret; further in, only a ret can be recognized.

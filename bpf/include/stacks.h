@@ -35,6 +35,27 @@ static __always_inline void fill_header(struct record_header *h, __u16 kind, __u
 	h->_pad = 0;
 }
 
+/* hash_ctx carries FNV-1a over a stack's frames through bpf_loop. */
+struct hash_ctx {
+	struct stack_record *s;
+	__u64 h;
+	__u32 n;
+};
+
+/* hash_frame is bpf_loop's body: verified once, where an open loop is
+ * verified once per possible frame (12k instructions, most of the agent's
+ * load time); kernels that inline bpf_loop run it at the same cost. */
+static long hash_frame(__u64 i, void *data)
+{
+	struct hash_ctx *c = data;
+	/* One 64-bit compare, on the register that indexes: a 32-bit index
+	 * gets zero-extended into a copy the verifier bounds instead. */
+	if (i >= MAX_USER_FRAMES + MAX_KERN_FRAMES || i >= c->n)
+		return 1;
+	c->h = (c->h ^ c->s->frames[i]) * 0x100000001b3ULL;
+	return 0;
+}
+
 /* capture_stack fills the scratch stack_record with the current task's user
  * and kernel stacks and returns it with its hash, or NULL. */
 static __always_inline struct stack_record *capture_stack(void *ctx)
@@ -75,13 +96,9 @@ static __always_inline struct stack_record *capture_stack(void *ctx)
 
 	/* FNV-1a over the frames and their split; the pid is mixed in by the
 	 * reader, which keys stacks by (pid, hash). */
-	__u64 h = 0xcbf29ce484222325ULL ^ ((__u64)nu << 32 | nk);
-	for (__u32 i = 0; i < MAX_USER_FRAMES + MAX_KERN_FRAMES; i++) {
-		if (i >= nu + nk)
-			break;
-		h = (h ^ s->frames[i]) * 0x100000001b3ULL;
-	}
-	s->hash = h ? h : 1;
+	struct hash_ctx hc = { .s = s, .h = 0xcbf29ce484222325ULL ^ ((__u64)nu << 32 | nk), .n = nu + nk };
+	bpf_loop(hc.n, hash_frame, &hc, 0);
+	s->hash = hc.h ? hc.h : 1;
 	return s;
 }
 

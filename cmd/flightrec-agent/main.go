@@ -46,7 +46,8 @@ const defaultCacheDir = "/var/cache/flightrec-agent"
 // memoryLimit is a soft cap on the Go runtime's memory: the agent's heap is
 // ~15 MiB in steady state, and the cap makes the collector reclaim the
 // transient garbage of a first report or a burst of new processes before it
-// grows the heap. GOMEMLIMIT overrides it.
+// grows the heap. `run` raises it while the live heap needs more (see
+// adaptMemoryLimit). GOMEMLIMIT overrides it.
 const memoryLimit = 32 << 20
 
 func main() {

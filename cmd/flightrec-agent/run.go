@@ -86,10 +86,11 @@ func runAgent(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if fr != nil && os.Getenv("GOMEMLIMIT") == "" {
-		// The ring lives on the heap: a soft limit below its bound would
-		// have the collector run flat out once it fills.
-		debug.SetMemoryLimit(memoryLimit + *rec.bytes)
+	if os.Getenv("GOMEMLIMIT") == "" {
+		// The flight recorder's ring is off the heap (agent/recorder's
+		// arena); its stack cache and everything else the agent holds
+		// count in the live heap that the limit follows.
+		go adaptMemoryLimit(ctx, memoryLimit, time.Second)
 	}
 	var a *agent.Agent
 	cfg := agent.Config{Frequency: *freq, Interval: *interval, Node: *node, CacheDir: *cacheDir,

@@ -3,6 +3,8 @@ package elfsym
 import (
 	"bytes"
 	"math"
+	"slices"
+	"sort"
 )
 
 // symBuilder sorts symbols together with their build-time meta bits, so the
@@ -11,6 +13,63 @@ type symBuilder struct {
 	syms   []sym
 	meta   []uint8
 	strtab []byte
+}
+
+// sort orders the symbols as Less does. Most addresses are distinct, so it
+// sorts integer keys (address, index) first, several times faster than
+// sort.Sort through Less, then orders each run of aliases with Less.
+func (b *symBuilder) sort() {
+	n := len(b.syms)
+	if n == 0 {
+		return
+	}
+	lo, hi := b.syms[0].addr, b.syms[0].addr
+	for _, s := range b.syms {
+		lo, hi = min(lo, s.addr), max(hi, s.addr)
+	}
+	if hi-lo >= 1<<32 || n >= 1<<32 { // the key does not fit 64 bits
+		sort.Sort(b)
+		return
+	}
+	keys := make([]uint64, n)
+	for i, s := range b.syms {
+		keys[i] = (s.addr-lo)<<32 | uint64(i)
+	}
+	slices.Sort(keys)
+	b.permute(keys)
+	syms := b.syms
+	for i := 0; i < n; {
+		j := i + 1
+		for j < n && syms[j].addr == syms[i].addr {
+			j++
+		}
+		if j-i > 1 {
+			sort.Sort(&symBuilder{syms: syms[i:j], meta: b.meta[i:j], strtab: b.strtab})
+		}
+		i = j
+	}
+}
+
+// permute moves the symbol at index uint32(keys[i]) to i, in place, one
+// cycle of the permutation at a time; it consumes keys.
+func (b *symBuilder) permute(keys []uint64) {
+	const done = math.MaxUint64
+	for i := range keys {
+		if keys[i] == done {
+			continue
+		}
+		s, m := b.syms[i], b.meta[i]
+		for j := i; ; {
+			k := int(uint32(keys[j]))
+			keys[j] = done
+			if k == i {
+				b.syms[j], b.meta[j] = s, m
+				break
+			}
+			b.syms[j], b.meta[j] = b.syms[k], b.meta[k]
+			j = k
+		}
+	}
 }
 
 func (b *symBuilder) Len() int { return len(b.syms) }

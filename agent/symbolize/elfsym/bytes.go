@@ -22,3 +22,19 @@ func cstring(tab []byte, off uint64) []byte {
 	}
 	return s
 }
+
+// prefix2 returns up to the first two bytes of the NUL-terminated string at
+// off, without scanning for its end; nil when off is outside the table.
+func prefix2(tab []byte, off uint64) []byte {
+	if off >= uint64(len(tab)) {
+		return nil
+	}
+	s := tab[off:min(off+2, uint64(len(tab)))]
+	switch {
+	case s[0] == 0:
+		return s[:0]
+	case len(s) == 2 && s[1] == 0:
+		return s[:1]
+	}
+	return s
+}

@@ -128,7 +128,7 @@ func (f *File) index(tab, strtab []byte) *Symbols {
 			b.meta = append(b.meta, m)
 		}
 	}
-	sort.Sort(&b)
+	b.sort()
 	b.dedup()
 	b.fillSizes()
 	syms := b.syms
@@ -139,8 +139,10 @@ func (f *File) index(tab, strtab []byte) *Symbols {
 }
 
 // keep decides whether a symbol names code, and how good a name it is.
+// It reads no more of the name than its first two bytes: a large table's
+// names are read in full only when sorting aliases and when looked up.
 func (f *File) keep(r rawSym, strtab []byte) (sym, uint8, bool) {
-	name := cstring(strtab, uint64(r.name))
+	name := prefix2(strtab, uint64(r.name))
 	if len(name) == 0 || r.shndx == uint16(elf.SHN_UNDEF) || r.value == 0 {
 		return sym{}, 0, false
 	}
@@ -199,16 +201,34 @@ func (s *Symbols) Len() int { return len(s.syms) }
 // containing vaddr, an ELF virtual address (see File.FileOffsetToVaddr).
 // Addresses past a symbol's st_size, in padding or PLT stubs, are not found.
 func (s *Symbols) Lookup(vaddr uint64) (name string, start uint64, ok bool) {
+	j, ok := s.find(vaddr)
+	if !ok {
+		return "", 0, false
+	}
+	return s.name(s.syms[j]), s.syms[j].addr, true
+}
+
+// Start is Lookup without the name, which costs a demangling: the start
+// address of the function containing vaddr.
+func (s *Symbols) Start(vaddr uint64) (start uint64, ok bool) {
+	j, ok := s.find(vaddr)
+	if !ok {
+		return 0, false
+	}
+	return s.syms[j].addr, true
+}
+
+func (s *Symbols) find(vaddr uint64) (int, bool) {
 	i := sort.Search(len(s.syms), func(i int) bool { return s.syms[i].addr > vaddr }) - 1
 	// A few steps back find a function enclosing a smaller symbol that
 	// vaddr is already past (nested local entry points).
 	for j := i; j >= 0 && j > i-4; j-- {
 		sy := s.syms[j]
 		if vaddr-sy.addr < uint64(sy.size) || (sy.size == 0 && j == i) {
-			return s.name(sy), sy.addr, true
+			return j, true
 		}
 	}
-	return "", 0, false
+	return 0, false
 }
 
 // name reads a symbol's name from the string table and demangles it. A
