@@ -6,11 +6,16 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"sync"
+	"sync/atomic"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/flightrec/flightrec/server/ingest"
 	"github.com/flightrec/flightrec/server/ingest/internal/pproftest"
 	"github.com/flightrec/flightrec/server/model"
+	"github.com/flightrec/flightrec/server/store/duckdb"
 )
 
 // nopSink reads every frame during Append, as a store interning them
@@ -50,4 +55,66 @@ func BenchmarkAgentEndpoint(b *testing.B) {
 			}
 		})
 	}
+}
+
+// BenchmarkIngestStore serves agent requests from 8 concurrent clients
+// through the handler into the real DuckDB store: what the server spends
+// per request short of the network. cpu-ms/req is the process's CPU
+// (every thread, DuckDB's included) per request. Each request is one node
+// (its own node label, so its own series) of 2 processes.
+func BenchmarkIngestStore(b *testing.B) {
+	st, err := duckdb.Open(b.TempDir(), duckdb.Options{MemoryLimit: "1GB"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer st.Close()
+	h := &ingest.Handler{Sink: st}
+	mux := http.NewServeMux()
+	h.Register(mux)
+	body := pproftest.Encode(pproftest.Agent(pproftest.Config{Processes: 2}))
+	post := func(node int) error {
+		url := fmt.Sprintf("%s?labels=%%7Bnode%%3D%%22n%d%%22%%7D", ingest.PprofPath, node)
+		req := httptest.NewRequest(http.MethodPost, url, bytes.NewReader(body))
+		w := httptest.NewRecorder()
+		mux.ServeHTTP(w, req)
+		if w.Code != http.StatusOK {
+			return fmt.Errorf("status %d: %s", w.Code, w.Body)
+		}
+		return nil
+	}
+	for n := range 100 { // warm the dictionaries
+		if err := post(n); err != nil {
+			b.Fatal(err)
+		}
+	}
+	cpu0 := processCPU()
+	b.ResetTimer()
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for n := next.Add(1); n <= int64(b.N); n = next.Add(1) {
+				if err := post(int(n % 1000)); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	b.StopTimer()
+	b.ReportMetric(float64(processCPU()-cpu0)/float64(time.Millisecond)/float64(b.N), "cpu-ms/req")
+	txns, batches := st.Commits()
+	b.ReportMetric(float64(batches)/float64(txns), "req/commit")
+}
+
+// processCPU is the user and system time of the whole process so far.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

@@ -70,12 +70,7 @@ func (h *Handler) endpoint(format string, decode decoder) http.Handler {
 			sc.Release()
 			releaseBody(buf)
 		}()
-		body, err := readBody(w, r, h.Limits.MaxBodyBytes, buf)
-		h.m.bytes.WithLabelValues(format).Add(float64(len(body)))
-		var b *model.Batch
-		if err == nil {
-			b, err = decode(r, body, sc)
-		}
+		b, err := h.receive(w, r, format, decode, buf, sc)
 		if err != nil {
 			h.reject(w, r, format, err)
 			return
@@ -88,6 +83,21 @@ func (h *Handler) endpoint(format string, decode decoder) http.Handler {
 		}
 		h.accept(w, format, b)
 	})
+}
+
+// receive reads and decodes a request's batch while the request is
+// announced to a Sink that groups Appends (Expecter): from its arrival
+// until its Append, which follows at once.
+func (h *Handler) receive(w http.ResponseWriter, r *http.Request, format string, decode decoder, buf *bytes.Buffer, sc *pprofconv.Scratch) (*model.Batch, error) {
+	if e, ok := h.Sink.(Expecter); ok {
+		defer e.Expect()()
+	}
+	body, err := readBody(w, r, h.Limits.MaxBodyBytes, buf)
+	h.m.bytes.WithLabelValues(format).Add(float64(len(body)))
+	if err != nil {
+		return nil, err
+	}
+	return decode(r, body, sc)
 }
 
 type response struct {

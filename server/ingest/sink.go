@@ -18,3 +18,11 @@ import (
 type Sink interface {
 	Append(ctx context.Context, b *model.Batch) error
 }
+
+// Expecter is implemented by Sinks that commit concurrent Appends together
+// (the store): the handler announces each request from its arrival until
+// its Append, so that the Sink waits for it instead of committing without it.
+// done is called once: when Append is called, or when it will not be.
+type Expecter interface {
+	Expect() (done func())
+}

@@ -16,6 +16,8 @@ import (
 // writer), then has the writer commit its rows. The batch's strings may
 // alias the caller's buffers: they are copied only into new entries.
 func (s *Store) Append(ctx context.Context, b *model.Batch) error {
+	arrived := s.w.expect()
+	defer arrived()
 	for i, p := range b.Profiles {
 		if err := validate(p); err != nil {
 			return fmt.Errorf("profile %d: %w", i, err)
@@ -28,8 +30,14 @@ func (s *Store) Append(ctx context.Context, b *model.Batch) error {
 	for i, p := range b.Profiles {
 		pb.profiles[i] = s.prepare(p)
 	}
-	return s.w.submit(ctx, &task{batch: pb})
+	return s.w.submit(ctx, &task{batch: pb}, arrived)
 }
+
+// Expect announces an Append that a caller is about to make (an ingest
+// request being decoded), so that the writer commits it with the batches
+// it is collecting rather than alone; done is called once, when the
+// Append starts or when it will not come. Unannounced Appends work too.
+func (s *Store) Expect() (done func()) { return s.w.expect() }
 
 func (s *Store) prepare(p *model.Profile) prepared {
 	got := s.dict.intern(p)
@@ -79,4 +87,10 @@ func validate(p *model.Profile) error {
 		}
 	}
 	return nil
+}
+
+// Commits returns how many write transactions committed batches so far,
+// and how many batches they held: the size of commit groups.
+func (s *Store) Commits() (transactions, batches int64) {
+	return s.w.commits.Load(), s.w.committed.Load()
 }

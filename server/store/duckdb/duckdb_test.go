@@ -2,6 +2,7 @@ package duckdb
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -126,6 +127,108 @@ func TestReopenAfterCancelledQueries(t *testing.T) {
 			}
 		case <-time.After(30 * time.Second):
 			t.Fatalf("round %d: reopening after cancelled queries hangs", round)
+		}
+	}
+}
+
+// TestGroupCommit checks that Appends announced with Expect are committed
+// together, and that an announcement whose Append never comes delays the
+// others by a bounded wait only.
+func TestGroupCommit(t *testing.T) {
+	s, err := Open(t.TempDir(), Options{Threads: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ctx := context.Background()
+	at := time.Date(2026, 11, 20, 10, 0, 0, 0, time.UTC)
+	batch := func(node string) *model.Batch {
+		return &model.Batch{Profiles: []*model.Profile{{Type: model.Type{Name: "cpu"}, Labels: labels.FromStrings("node", node), Time: at, Scale: 1,
+			Stacks: model.StackSet{Frames: []model.Frame{{Function: "a"}}, Stacks: [][]int32{{0}}, Values: []int64{1}}}}}
+	}
+	const n = 4
+	var dones [n]func()
+	for i := range dones {
+		dones[i] = s.Expect()
+	}
+	errs := make(chan error, n)
+	for i := range n {
+		go func() {
+			time.Sleep(time.Duration(3*i) * time.Millisecond) // decoding, as a request would
+			dones[i]()
+			errs <- s.Append(ctx, batch(fmt.Sprintf("n%d", i)))
+		}()
+	}
+	for range n {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	txns, batches := s.Commits()
+	if batches != n || txns >= n {
+		t.Errorf("%d batches in %d transactions: want %d batches, announced ones grouped", batches, txns, n)
+	}
+
+	abandoned := s.Expect() // a request that failed to decode, and whose done is late
+	defer abandoned()
+	start := time.Now()
+	if err := s.Append(ctx, batch("late")); err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("Append waited %v for an announced batch that never came", d)
+	}
+}
+
+// TestRollupChunks checks that a rollup split into chunks of series ids
+// keeps every series once: more series than one chunk, of two types whose
+// ids interleave, some added after the first rollup.
+func TestRollupChunks(t *testing.T) {
+	s, err := Open(t.TempDir(), Options{Threads: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ctx := context.Background()
+	base := time.Date(2026, 11, 20, 10, 0, 0, 0, time.UTC)
+	var wantSum int64 // per type, of buckets before 10:20
+	add := func(at time.Time, from, to int) {
+		for i := from; i < to; i++ {
+			if at.Before(base.Add(20 * time.Minute)) {
+				wantSum += int64(i + 2)
+			}
+			for _, typ := range []string{"cpu", "off_cpu"} {
+				p := &model.Profile{Type: model.Type{Name: typ}, Labels: labels.FromStrings("node", fmt.Sprint("n", i)), Time: at, Scale: 1,
+					Stacks: model.StackSet{Frames: []model.Frame{{Function: "a"}, {Function: "b"}}, Stacks: [][]int32{{0, 1}, {1}}, Values: []int64{int64(i + 1), 1}}}
+				if err := s.Append(ctx, &model.Batch{Profiles: []*model.Profile{p}}); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+	}
+	const n = 2*rollupChunkSeries + 10
+	add(base.Add(time.Minute), 0, n)
+	add(base.Add(2*time.Minute), 0, n)
+	if err := s.Maintain(ctx, base.Add(15*time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	add(base.Add(11*time.Minute), n, n+5) // new series, in the next bucket
+	add(base.Add(25*time.Minute), 0, 1)   // event time moves on: 10:10 closes
+	if err := s.Maintain(ctx, base.Add(25*time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	if r := s.w.seriesRanges(0, rollupChunkSeries); len(r) != 3 {
+		t.Errorf("cpu series in %d ranges, want 3: %v", len(r), r)
+	}
+	const wantRows = 2*n + 2*5 // two stacks per series and bucket
+	for typeID := range int32(2) {
+		var rows, sum int64
+		q := fmt.Sprintf("SELECT count(*), sum(value) FROM %s", m10Table(typeID, base.UnixMilli()))
+		if err := s.db.QueryRowContext(ctx, q).Scan(&rows, &sum); err != nil {
+			t.Fatal(err)
+		}
+		if rows != wantRows || sum != wantSum {
+			t.Errorf("type %d: m10 has %d rows summing to %d, want %d and %d", typeID, rows, sum, wantRows, wantSum)
 		}
 	}
 }

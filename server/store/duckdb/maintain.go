@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"math"
 	"os"
 	"sort"
 	"strings"
@@ -124,31 +125,62 @@ func (w *writer) rollStep(ctx context.Context, b, step int64, key string, wm ato
 // rollTenMinutes aggregates raw rows of [b, b+10m) into the day's m10 tables.
 func (w *writer) rollTenMinutes(ctx context.Context, b int64) error {
 	for _, typeID := range w.typesWith(rawTable, b) {
-		dst := m10Table(typeID, b)
-		if err := w.ensure(ctx, dst); err != nil {
-			return err
-		}
-		bs := b / 1000 // partitions keep seconds
-		q := fmt.Sprintf("INSERT INTO %s SELECT series_id, %d, stack_id, scale, SUM(value)::BIGINT FROM %s WHERE ts >= %d AND ts < %d GROUP BY series_id, stack_id, scale ORDER BY series_id, stack_id",
-			dst, bs, rawTable(typeID, b), bs, bs+tenMinutes/1000)
-		if err := w.exec(ctx, q); err != nil {
+		if err := w.rollChunks(ctx, typeID, rawTable(typeID, b), m10Table(typeID, b), b, tenMinutes); err != nil {
 			return fmt.Errorf("roll up %s at %d: %w", rawTable(typeID, b), b, err)
 		}
 	}
 	return nil
 }
 
+// rollChunks aggregates the rows of src in [b, b+step) into dst, one
+// statement per range of rollupChunkSeries series ids, in id order: the
+// aggregate's hash table and sort hold one chunk, not the fleet. Done for
+// a whole 10-minute bucket of a thousand nodes at once, they took the
+// server's memory past its budget while ingest went on. Each chunk scans
+// the bucket again, which zone maps on ts keep to the bucket's row groups.
+func (w *writer) rollChunks(ctx context.Context, typeID int32, src, dst string, b, step int64) error {
+	if err := w.ensure(ctx, dst); err != nil {
+		return err
+	}
+	bs := b / 1000 // partitions keep seconds
+	for _, r := range w.seriesRanges(typeID, rollupChunkSeries) {
+		q := fmt.Sprintf("INSERT INTO %s SELECT series_id, %d, stack_id, scale, SUM(value)::BIGINT FROM %s WHERE ts >= %d AND ts < %d AND series_id BETWEEN %d AND %d GROUP BY series_id, stack_id, scale ORDER BY series_id, stack_id",
+			dst, bs, src, bs, bs+step/1000, r[0], r[1])
+		if err := w.exec(ctx, q); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// rollupChunkSeries is how many series one rollup statement aggregates: a
+// node's process sends up to a few thousand stack values per 10 minutes,
+// so a chunk is a few million raw rows at most.
+const rollupChunkSeries = 256
+
+// seriesRanges splits the series ids of a type into inclusive ranges of up
+// to n series each, in order. The last range is open-ended, so series
+// added since are rolled up too.
+func (w *writer) seriesRanges(typeID int32, n int) [][2]uint32 {
+	d := w.s.dict
+	d.mu.RLock()
+	ids := d.seriesOfType[typeID]
+	var out [][2]uint32
+	for i := 0; i < len(ids); i += n {
+		out = append(out, [2]uint32{ids[i], ids[min(i+n, len(ids))-1]})
+	}
+	d.mu.RUnlock()
+	if len(out) == 0 {
+		return [][2]uint32{{0, math.MaxUint32}}
+	}
+	out[0][0], out[len(out)-1][1] = 0, math.MaxUint32
+	return out
+}
+
 // rollHour aggregates the hour's m10 rows into the month's h1 table.
 func (w *writer) rollHour(ctx context.Context, h int64) error {
 	for _, typeID := range w.typesWith(m10Table, h) {
-		dst := h1Table(typeID, h)
-		if err := w.ensure(ctx, dst); err != nil {
-			return err
-		}
-		hs := h / 1000
-		q := fmt.Sprintf("INSERT INTO %s SELECT series_id, %d, stack_id, scale, SUM(value)::BIGINT FROM %s WHERE ts >= %d AND ts < %d GROUP BY series_id, stack_id, scale ORDER BY series_id, stack_id",
-			dst, hs, m10Table(typeID, h), hs, hs+hourMS/1000)
-		if err := w.exec(ctx, q); err != nil {
+		if err := w.rollChunks(ctx, typeID, m10Table(typeID, h), h1Table(typeID, h), h, hourMS); err != nil {
 			return fmt.Errorf("roll up hour %d of type %d: %w", h, typeID, err)
 		}
 	}
