@@ -4,6 +4,7 @@
 // by volume), and coloured by the change in share, neutral unless
 // /api/v1/diff found the change significant.
 import type { Tree } from './layout';
+import { flatten } from './trie';
 import type { DiffChange, Verdict } from '../api';
 
 export type WidthMode = 'target' | 'sum';
@@ -62,27 +63,11 @@ export function mergeDiff(base: Tree, target: Tree, mode: WidthMode): DiffTree {
   const scale = root.b > 0 ? root.t / root.b : 1;
   const width = (n: MNode) => (mode === 'target' ? n.t : n.t + n.b * scale);
   const widthSelf = (n: MNode) => (mode === 'target' ? n.ts : n.ts + n.bs * scale);
-  const names: string[] = [];
-  const index = new Map<string, number>();
-  const t: Tree & { name: number[]; parent: number[]; self: number[]; total: number[] } =
-    { names, name: [], parent: [], self: [], total: [] };
   const b: number[] = [], tg: number[] = [], bs: number[] = [], ts: number[] = [];
-  const visit = (n: MNode, parent: number) => {
-    let id = index.get(n.name);
-    if (id === undefined) {
-      id = names.length;
-      names.push(n.name);
-      index.set(n.name, id);
-    }
-    const me = t.name.length;
-    t.name.push(id);
-    t.parent.push(parent);
-    t.total.push(width(n));
-    t.self.push(widthSelf(n));
+  const t = flatten(root, (n) => {
     b.push(n.b); tg.push(n.t); bs.push(n.bs); ts.push(n.ts);
-    for (const k of [...n.kids.values()].sort((x, y) => (x.name < y.name ? -1 : x.name > y.name ? 1 : 0))) visit(k, me);
-  };
-  visit(root, -1);
+    return [widthSelf(n), width(n)];
+  });
   return {
     tree: t, base: Float64Array.from(b), target: Float64Array.from(tg), baseSelf: Float64Array.from(bs),
     targetSelf: Float64Array.from(ts), baseRoot: root.b, targetRoot: root.t,

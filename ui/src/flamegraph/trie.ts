@@ -48,24 +48,38 @@ export class TrieBuilder {
   }
 
   tree(): Tree {
-    const names: string[] = [];
-    const index = new Map<string, number>();
-    const t = { names, name: [] as number[], parent: [] as number[], self: [] as number[], total: [] as number[] };
-    const visit = (n: Node, parent: number) => {
-      let id = index.get(n.name);
-      if (id === undefined) {
-        id = names.length;
-        names.push(n.name);
-        index.set(n.name, id);
-      }
-      const me = t.name.length;
-      t.name.push(id);
-      t.parent.push(parent);
-      t.self.push(n.self);
-      t.total.push(n.total);
-      for (const k of [...n.kids.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))) visit(k, me);
-    };
-    visit(this.root, -1);
-    return t;
+    return flatten(this.root, (n) => [n.self, n.total]);
   }
+}
+
+/** A trie node as flatten walks it. */
+export interface TrieNode<N> {
+  name: string;
+  kids: Map<string, N>;
+}
+
+/** flatten lays a trie out in the server's columnar pre-order form,
+ * siblings by name; values gives each node's self and total (and may
+ * record more about it: it is called once per node, in output order). */
+export function flatten<N extends TrieNode<N>>(root: N, values: (n: N) => [self: number, total: number]): Tree {
+  const names: string[] = [];
+  const index = new Map<string, number>();
+  const t = { names, name: [] as number[], parent: [] as number[], self: [] as number[], total: [] as number[] };
+  const visit = (n: N, parent: number) => {
+    let id = index.get(n.name);
+    if (id === undefined) {
+      id = names.length;
+      names.push(n.name);
+      index.set(n.name, id);
+    }
+    const me = t.name.length;
+    t.name.push(id);
+    t.parent.push(parent);
+    const [self, total] = values(n);
+    t.self.push(self);
+    t.total.push(total);
+    for (const k of [...n.kids.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))) visit(k, me);
+  };
+  visit(root, -1);
+  return t;
 }
