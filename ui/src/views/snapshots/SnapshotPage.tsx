@@ -51,8 +51,14 @@ export function SnapshotPage(p: { s: SnapshotsState; set: SetSnapshotsState }) {
         {failed.state === 'error' ? <Status st={failed} what={`snapshot ${s.id}`} /> : !tl && <p class="loading">Loading the timeline of {s.id}</p>}
         {tl && <TimelinePanel tl={tl} s={s} set={set} windowNs={windowNs ?? tl.end_ns - tl.start_ns} />}
       </div>
-      <WindowPanel s={s} set={set} tl={tl} />
-      <BeforeAfter s={s} set={set} tl={tl} />
+      {/* The panels ask once the snapshot is known to exist: one that
+          cannot be read gets one error, not one per panel. */}
+      {head && failed.state !== 'error' && (
+        <>
+          <WindowPanel s={s} set={set} tl={tl} />
+          <BeforeAfter s={s} set={set} tl={tl} />
+        </>
+      )}
     </div>
   );
 }
