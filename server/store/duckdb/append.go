@@ -50,7 +50,7 @@ func (s *Store) prepare(p *model.Profile) prepared {
 	return prepared{
 		typeID: got.typeID, series: got.series,
 		ts: floorTo(ms, 1000) / 1000, tsMS: ms, durMS: p.Duration.Milliseconds(), scale: p.Scale,
-		stacks: stacks, values: values, total: total,
+		packed: appendPacked(nil, stacks, values), n: len(stacks), total: total,
 	}
 }
 

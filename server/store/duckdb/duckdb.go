@@ -1,5 +1,5 @@
 // Package duckdb is the embedded store: profiles in a DuckDB file, with
-// deduplicated stacks, hourly partitions, rollups and compaction (docs/storage.md).
+// deduplicated stacks, packed values in hourly partitions, rollups (docs/storage.md).
 package duckdb
 
 import (
@@ -23,7 +23,7 @@ import (
 type Options struct {
 	// MemoryLimit bounds DuckDB's buffer manager, e.g. "512MB".
 	MemoryLimit string
-	// Threads DuckDB may use for a query; 0 = number of CPUs.
+	// Threads DuckDB may use for a statement; 0 = 1 (see defaults).
 	Threads int
 	// Lateness is how long after a 10-minute bucket ends data for it is
 	// still expected; only then is it rolled up. Later data is still
@@ -33,13 +33,23 @@ type Options struct {
 	Now func() time.Time
 	// KeyTTL is how long batch keys are remembered for idempotency.
 	KeyTTL time.Duration
-	// MaintainEvery runs rollups, compaction and key expiry; 0 disables the
+	// MaintainEvery runs rollups, key expiry and idle checkpoints; 0 disables the
 	// background loop (tests call Maintain).
 	MaintainEvery time.Duration
 	Logger        *slog.Logger
 }
 
 func (o *Options) defaults() {
+	if o.Threads == 0 {
+		// While DuckDB's worker threads run a statement, the calling thread
+		// polls for the result in a busy loop (Executor::ExecuteTask behind
+		// duckdb_execute_pending): with the default of one thread per core
+		// that loop was a fifth of the server's CPU during ingest, taken
+		// from the cores the work needed. One thread means the caller runs
+		// the work itself. Merges lose little: DuckDB only scans the
+		// packed lists, which Go decodes and sums concurrently.
+		o.Threads = 1
+	}
 	if o.MemoryLimit == "" {
 		o.MemoryLimit = "512MB"
 	}
@@ -142,7 +152,7 @@ func (s *Store) init() error {
 }
 
 // schemaVersion changes when the on-disk layout does.
-const schemaVersion = "2"
+const schemaVersion = "3"
 
 const schema = `
 CREATE TABLE IF NOT EXISTS meta (key VARCHAR, value VARCHAR);

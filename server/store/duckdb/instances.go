@@ -9,54 +9,29 @@ import (
 	"github.com/flightrec/flightrec/server/store"
 )
 
-// MergeByTable is MergeBy returned in columns. DuckDB aggregates each
-// group's (stack, value) pairs into two lists, so a side of hundreds of
-// instances is hundreds of rows rather than millions: database/sql's
-// per-row cost (a driver call, boxing and conversion of every column) was
-// most of the time of a diff's reads. The lists hold the stored values,
-// small sample counts, and the scale is a column of the row (a group has
-// one, or a few rows): the driver boxes each list element, and Go boxes
-// integers below 256 without allocating.
+// MergeByTable is MergeBy returned in columns: the groups' values over one
+// table of distinct stacks, so a diff of hundreds of instances resolves
+// each stack once. Rows (one per profile or rollup bucket) arrive ordered
+// by group and are summed here, per group, over dense stack indexes.
 func (s *Store) MergeByTable(ctx context.Context, q store.Query, by []string) (*store.StackTable, error) {
-	out := &store.StackTable{}
 	sel, ok := s.selectSeries(q.Type, q.Matchers)
 	if !ok {
-		return out, nil
+		return &store.StackTable{}, nil
 	}
 	groupOf, groups := s.groupSeries(sel.ids, by)
 	pieces := s.plan(sel.typeID, q.Start.UnixMilli(), q.End.UnixMilli())
 	if len(pieces) == 0 {
-		return out, nil
+		return &store.StackTable{}, nil
 	}
-	// No GROUP BY stack in SQL: hashing millions of (group, stack) pairs
-	// took DuckDB four times as long as listing the rows per group; the
-	// sums are done here, per group, over dense stack indexes.
 	query := "WITH sel AS (SELECT unnest(?::UINTEGER[]) AS id, unnest(?::INTEGER[]) AS g) " +
-		"SELECT sel.g, p.scale, list(p.stack_id), list(p.value) FROM (" +
-		unionSQL(pieces, "series_id, stack_id, value, scale", true) +
-		") p JOIN sel ON p.series_id = sel.id GROUP BY sel.g, p.scale ORDER BY sel.g"
-	b := &tableBuilder{d: s.dict, out: out, g: -1}
-	err := scanAll(ctx, s.db, query, func(r *sqlRows) error {
-		var g int32
-		var scale int64
-		var ids, vals []any
-		if err := r.Scan(&g, &scale, &ids, &vals); err != nil {
-			return err
-		}
-		if g < 0 || int(g) >= len(groups) {
-			return fmt.Errorf("group %d of %d", g, len(groups))
-		}
-		if g != b.g {
-			b.flush()
-			b.start(g, groups[g])
-		}
-		return b.add(scale, ids, vals)
-	}, sel.ids, groupOf)
+		"SELECT sel.g, p.scale, p.packed FROM (" +
+		unionSQL(pieces, "series_id, scale, packed", true) +
+		") p JOIN sel ON p.series_id = sel.id ORDER BY sel.g"
+	t, err := s.scanPacked(ctx, query, []any{sel.ids, groupOf}, groups)
 	if err != nil {
-		return nil, fmt.Errorf("merge %s by %v as a table: %w", q.Type, by, err)
+		return nil, fmt.Errorf("merge %s by %v: %w", q.Type, by, err)
 	}
-	b.flush()
-	return out, nil
+	return t, nil
 }
 
 // tableBuilder turns the rows of MergeByTable into a StackTable. Stack
@@ -122,29 +97,20 @@ func (b *tableBuilder) flush() {
 	b.cur = store.TableGroup{}
 }
 
-// add adds one row of the group: its lists, as the driver gives them.
-func (b *tableBuilder) add(scale int64, ids, vals []any) error {
-	if len(ids) != len(vals) {
-		return fmt.Errorf("%d stack ids and %d values", len(ids), len(vals))
-	}
+// add adds one row of the group: its packed values, times scale.
+func (b *tableBuilder) add(scale int64, packed []byte) error {
 	tg := &b.cur
-	for i, x := range ids {
-		id, ok1 := x.(uint32)
-		v, ok2 := vals[i].(int64)
-		if !ok1 || !ok2 {
-			return fmt.Errorf("list element %d: got %T and %T, want uint32 and int64", i, x, vals[i])
-		}
+	return unpack(packed, func(id uint32, v int64) {
 		v *= scale
 		k := b.stack(id)
 		if b.stamp[k] == b.gen {
 			tg.Value[b.at[k]] += v
-			continue
+			return
 		}
 		b.stamp[k], b.at[k] = b.gen, int32(len(tg.Stack))
 		tg.Stack = append(tg.Stack, k)
 		tg.Value = append(tg.Value, v)
-	}
-	return nil
+	})
 }
 
 // stack is the table index of a stack id, resolving it when new.

@@ -2,19 +2,21 @@ package duckdb
 
 import (
 	"context"
-	"database/sql"
+	"database/sql/driver"
+	"errors"
 	"fmt"
+	"io"
 	"math"
 	"os"
-	"sort"
 	"strings"
 	"time"
+
+	duckdb "github.com/duckdb/duckdb-go/v2"
 
 	"github.com/flightrec/flightrec/server/store"
 )
 
-// Maintain rolls up closed buckets, compacts closed hours and expires
-// batch keys, as of now. The background loop calls it; tests call it with
+// Maintain rolls up closed buckets and expires batch keys, as of now. The background loop calls it; tests call it with
 // the time they want.
 func (s *Store) Maintain(ctx context.Context, now time.Time) error {
 	// Event time, not wall time, closes buckets: a backfill of the past
@@ -24,11 +26,32 @@ func (s *Store) Maintain(ctx context.Context, now time.Time) error {
 	if err := s.w.submit(ctx, &task{fn: func(ctx context.Context) error { return s.w.rollup(ctx, target) }}); err != nil {
 		return fmt.Errorf("roll up: %w", err)
 	}
-	if err := s.compactClosed(ctx); err != nil {
-		return fmt.Errorf("compact: %w", err)
-	}
 	expire := now.Add(-s.opts.KeyTTL).UnixMilli()
-	return s.w.submit(ctx, &task{fn: func(ctx context.Context) error { return s.w.expireKeys(ctx, expire) }})
+	if err := s.w.submit(ctx, &task{fn: func(ctx context.Context) error { return s.w.expireKeys(ctx, expire) }}); err != nil {
+		return err
+	}
+	return s.w.submit(ctx, &task{fn: s.w.checkpointIfIdle})
+}
+
+// checkpointIfIdle folds the WAL into the database file once no batch was
+// committed since the last maintenance. DuckDB checkpoints by itself only
+// when the WAL reaches checkpoint_threshold (64 MB), so a server whose
+// ingest paused would keep that much log on disk, replayed at every start.
+// A checkpoint that meets a running query fails; the next maintenance
+// tries again.
+func (w *writer) checkpointIfIdle(ctx context.Context) error {
+	n := w.commits.Load()
+	if w.idleSince != n {
+		w.idleSince = n
+		return nil
+	}
+	if fi, err := os.Stat(w.s.path + ".wal"); err != nil || fi.Size() == 0 {
+		return nil
+	}
+	if err := w.exec(ctx, "CHECKPOINT"); err != nil {
+		w.s.opts.Logger.Debug("idle checkpoint postponed", "err", err)
+	}
+	return nil
 }
 
 func (s *Store) maintainLoop(ctx context.Context) {
@@ -132,23 +155,96 @@ func (w *writer) rollTenMinutes(ctx context.Context, b int64) error {
 	return nil
 }
 
-// rollChunks aggregates the rows of src in [b, b+step) into dst, one
-// statement per range of rollupChunkSeries series ids, in id order: the
-// aggregate's hash table and sort hold one chunk, not the fleet. Done for
-// a whole 10-minute bucket of a thousand nodes at once, they took the
-// server's memory past its budget while ingest went on. Each chunk scans
-// the bucket again, which zone maps on ts keep to the bucket's row groups.
+// rollChunks aggregates the rows of src in [b, b+step) into dst: one row
+// per series and scale, whose packed values are the sums of its rows'.
+// It reads one range of rollupChunkSeries series ids at a time, in id
+// order, so DuckDB sorts a chunk of rows, not a fleet's bucket; each range
+// scans the bucket again, which zone maps on ts keep to its row groups.
 func (w *writer) rollChunks(ctx context.Context, typeID int32, src, dst string, b, step int64) error {
 	if err := w.ensure(ctx, dst); err != nil {
 		return err
 	}
 	bs := b / 1000 // partitions keep seconds
+	var acc accumulator
 	for _, r := range w.seriesRanges(typeID, rollupChunkSeries) {
-		q := fmt.Sprintf("INSERT INTO %s SELECT series_id, %d, stack_id, scale, SUM(value)::BIGINT FROM %s WHERE ts >= %d AND ts < %d AND series_id BETWEEN %d AND %d GROUP BY series_id, stack_id, scale ORDER BY series_id, stack_id",
-			dst, bs, src, bs, bs+step/1000, r[0], r[1])
-		if err := w.exec(ctx, q); err != nil {
+		q := fmt.Sprintf("SELECT series_id, scale, packed FROM %s WHERE ts >= %d AND ts < %d AND series_id BETWEEN %d AND %d ORDER BY series_id, scale",
+			src, bs, bs+step/1000, r[0], r[1])
+		rows, err := w.sumRows(ctx, q, &acc)
+		if err != nil {
+			return fmt.Errorf("read %s: %w", src, err)
+		}
+		if err := w.appendRolled(dst, bs, rows); err != nil {
 			return err
 		}
+	}
+	return nil
+}
+
+// rolled is one rollup row.
+type rolled struct {
+	series uint32
+	scale  int64
+	packed []byte
+}
+
+// sumRows runs q on the writer's connection, whose rows are (series,
+// scale, packed) ordered by series and scale, and sums each run of equal
+// (series, scale).
+func (w *writer) sumRows(ctx context.Context, q string, acc *accumulator) ([]rolled, error) {
+	rows, err := w.conn.(driver.QueryerContext).QueryContext(context.WithoutCancel(ctx), q, nil)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []rolled
+	var cur rolled
+	dest := make([]driver.Value, 3)
+	for {
+		err := rows.Next(dest)
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
+		series, ok1 := dest[0].(uint32)
+		scale, ok2 := dest[1].(int64)
+		packed, ok3 := dest[2].([]byte)
+		if !ok1 || !ok2 || !ok3 {
+			return nil, fmt.Errorf("row types %T, %T, %T", dest[0], dest[1], dest[2])
+		}
+		if !acc.empty() && (series != cur.series || scale != cur.scale) {
+			out = append(out, rolled{cur.series, cur.scale, acc.packAndReset(nil)})
+		}
+		cur.series, cur.scale = series, scale
+		if err := unpack(packed, acc.add); err != nil {
+			return nil, err
+		}
+	}
+	if !acc.empty() {
+		out = append(out, rolled{cur.series, cur.scale, acc.packAndReset(nil)})
+	}
+	return out, nil
+}
+
+// appendRolled appends rows to dst at bucket bs, in the open transaction.
+func (w *writer) appendRolled(dst string, bs int64, rows []rolled) error {
+	if len(rows) == 0 {
+		return nil
+	}
+	a, err := duckdb.NewAppenderFromConn(w.conn, "", dst)
+	if err != nil {
+		return fmt.Errorf("append to %s: %w", dst, err)
+	}
+	for _, r := range rows {
+		if err := a.AppendRow(r.series, bs, r.scale, r.packed); err != nil {
+			a.Clear()
+			a.Close()
+			return fmt.Errorf("append to %s: %w", dst, err)
+		}
+	}
+	if err := a.Close(); err != nil {
+		return fmt.Errorf("append to %s: %w", dst, err)
 	}
 	return nil
 }
@@ -289,148 +385,6 @@ func (w *writer) expireKeys(ctx context.Context, before int64) error {
 	return w.exec(ctx, fmt.Sprintf("DELETE FROM batch_keys WHERE stored_at < %d", before))
 }
 
-// compactClosed rewrites raw partitions of hours already rolled up, sorted
-// by (series, stack, time): runs of equal series and stack ids compress to
-// almost nothing and a selective merge skips whole row groups.
-func (s *Store) compactClosed(ctx context.Context) error {
-	h1wm := s.w.h1.Load()
-	var todo []string
-	s.w.tablesMu.RLock()
-	for name := range s.w.tables {
-		if ms, ok := rawHour(name); ok && ms+hourMS <= h1wm && !s.w.compacted[name] {
-			todo = append(todo, name)
-		}
-	}
-	s.w.tablesMu.RUnlock()
-	sort.Strings(todo)
-	for _, name := range todo {
-		if err := s.compact(ctx, name); err != nil {
-			return err
-		}
-	}
-	if len(todo) > 0 {
-		_, err := s.db.ExecContext(context.WithoutCancel(ctx), "CHECKPOINT")
-		return err
-	}
-	return nil
-}
-
-// compact sorts table into a new table on a reader connection, leaving the
-// writer free, then has the writer copy rows appended meanwhile (late data,
-// found by rowid) and swap the tables. The sort runs in chunks of series
-// ids, in order, so its memory stays bounded by the chunk, not the hour.
-func (s *Store) compact(ctx context.Context, table string) error {
-	tmp := "sorted_" + table
-	conn, err := s.db.Conn(ctx)
-	if err != nil {
-		return err
-	}
-	defer conn.Close()
-	// Statements run to completion; ctx is checked between them (see scanAll).
-	dctx := context.WithoutCancel(ctx)
-	if _, err := conn.ExecContext(dctx, "DROP TABLE IF EXISTS "+tmp); err != nil {
-		return err
-	}
-	if _, err := conn.ExecContext(dctx, "BEGIN TRANSACTION"); err != nil {
-		return err
-	}
-	maxRow, chunks, err := compactionPlan(dctx, conn, table)
-	if err == nil && maxRow >= 0 {
-		err = sortInto(ctx, conn, table, tmp, maxRow, chunks)
-	}
-	if err != nil || maxRow < 0 {
-		conn.ExecContext(dctx, "ROLLBACK")
-		return err
-	}
-	if _, err := conn.ExecContext(dctx, "COMMIT"); err != nil {
-		return err
-	}
-	return s.w.submit(ctx, &task{fn: func(ctx context.Context) error { return s.w.swap(ctx, table, tmp, maxRow) }})
-}
-
-// compactionChunk bounds the rows one sort handles.
-const compactionChunk = 4 << 20
-
-// compactionPlan snapshots the table's last rowid and splits its series ids
-// into ranges of about compactionChunk rows: the bounds are series ids
-// where a chunk ends. maxRow is -1 for an empty table.
-func compactionPlan(ctx context.Context, conn *sql.Conn, table string) (maxRow int64, bounds []uint32, err error) {
-	var mr *int64
-	if err := conn.QueryRowContext(ctx, "SELECT max(rowid) FROM "+table).Scan(&mr); err != nil {
-		return 0, nil, fmt.Errorf("snapshot %s: %w", table, err)
-	}
-	if mr == nil {
-		return -1, nil, nil
-	}
-	rows, err := conn.QueryContext(ctx, fmt.Sprintf("SELECT series_id, count(*) FROM %s WHERE rowid <= %d GROUP BY series_id ORDER BY series_id", table, *mr))
-	if err != nil {
-		return 0, nil, fmt.Errorf("plan compaction of %s: %w", table, err)
-	}
-	defer rows.Close()
-	var n int64
-	for rows.Next() {
-		var id uint32
-		var c int64
-		if err := rows.Scan(&id, &c); err != nil {
-			return 0, nil, err
-		}
-		if n += c; n >= compactionChunk {
-			bounds = append(bounds, id)
-			n = 0
-		}
-	}
-	return *mr, bounds, rows.Err()
-}
-
-// sortInto writes table's rows up to maxRow into tmp, sorted by (series,
-// stack, time), one series range at a time.
-func sortInto(ctx context.Context, conn *sql.Conn, table, tmp string, maxRow int64, bounds []uint32) error {
-	dctx := context.WithoutCancel(ctx)
-	if _, err := conn.ExecContext(dctx, fmt.Sprintf("CREATE TABLE %s AS SELECT * FROM %s LIMIT 0", tmp, table)); err != nil {
-		return fmt.Errorf("create %s: %w", tmp, err)
-	}
-	lo := int64(-1)
-	for _, hi := range append(bounds, ^uint32(0)) {
-		q := fmt.Sprintf("INSERT INTO %s SELECT * FROM %s WHERE rowid <= %d AND series_id > %d AND series_id <= %d ORDER BY series_id, stack_id, ts",
-			tmp, table, maxRow, lo, hi)
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		if _, err := conn.ExecContext(dctx, q); err != nil {
-			return fmt.Errorf("sort %s: %w", table, err)
-		}
-		lo = int64(hi)
-	}
-	return nil
-}
-
-func (w *writer) swap(ctx context.Context, table, tmp string, maxRow int64) (err error) {
-	if err := w.exec(ctx, "BEGIN TRANSACTION"); err != nil {
-		return err
-	}
-	defer func() {
-		if err != nil {
-			_ = w.exec(ctx, "ROLLBACK")
-		}
-	}()
-	steps := []string{
-		fmt.Sprintf("INSERT INTO %s SELECT * FROM %s WHERE rowid > %d", tmp, table, maxRow),
-		"DROP TABLE " + table,
-		fmt.Sprintf("ALTER TABLE %s RENAME TO %s", tmp, table),
-		fmt.Sprintf("INSERT INTO meta VALUES ('compacted', '%s')", table),
-	}
-	for _, q := range steps {
-		if err := w.exec(ctx, q); err != nil {
-			return fmt.Errorf("swap %s: %w", table, err)
-		}
-	}
-	if err := w.exec(ctx, "COMMIT"); err != nil {
-		return err
-	}
-	w.compacted[table] = true
-	return nil
-}
-
 // DeleteBefore drops data before t, rounded down to the hour so that raw
 // rows and rollups always cover the same time.
 func (s *Store) DeleteBefore(ctx context.Context, t time.Time) error {
@@ -466,8 +420,6 @@ func (w *writer) deleteBefore(ctx context.Context, cut int64) error {
 		w.tablesMu.Lock()
 		delete(w.tables, name)
 		w.tablesMu.Unlock()
-		delete(w.compacted, name)
-		_ = w.exec(ctx, fmt.Sprintf("DELETE FROM meta WHERE key = 'compacted' AND value = '%s'", name))
 	}
 	if err := w.exec(ctx, fmt.Sprintf("DELETE FROM profiles WHERE ts < %d", cut)); err != nil {
 		return fmt.Errorf("trim profiles: %w", err)

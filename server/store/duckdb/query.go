@@ -2,6 +2,7 @@ package duckdb
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"slices"
 	"sort"
@@ -69,64 +70,135 @@ func (s *Store) Merge(ctx context.Context, q store.Query) (*model.StackSet, erro
 	if len(pieces) == 0 {
 		return &model.StackSet{}, nil
 	}
-	query, args := withSel(sel, "SELECT stack_id, SUM(value * scale)::BIGINT FROM ("+
-		unionSQL(pieces, "stack_id, value, scale", sel.all)+") GROUP BY stack_id")
-	b := s.newStackBuilder()
-	err := scanAll(ctx, s.db, query, func(r *sqlRows) error {
-		var id uint32
-		var v int64
-		if err := r.Scan(&id, &v); err != nil {
-			return err
-		}
-		b.add(id, v)
-		return nil
-	}, args...)
+	query, args := withSel(sel, unionSQL(pieces, "0::INTEGER, scale, packed", sel.all))
+	t, err := s.scanPacked(ctx, query, args, []labels.Labels{{}})
 	if err != nil {
 		return nil, fmt.Errorf("merge %s: %w", q.Type, err)
 	}
-	return b.done(), nil
+	if len(t.Groups) == 0 {
+		return &model.StackSet{}, nil
+	}
+	return groupSet(t, &t.Groups[0]), nil
 }
 
 // MergeBy is Merge per group of by-label values.
 func (s *Store) MergeBy(ctx context.Context, q store.Query, by []string) ([]store.Group, error) {
-	sel, ok := s.selectSeries(q.Type, q.Matchers)
-	if !ok {
-		return nil, nil
+	t, err := s.MergeByTable(ctx, q, by)
+	if err != nil || len(t.Groups) == 0 {
+		return nil, err
 	}
-	groupOf, groups := s.groupSeries(sel.ids, by)
-	pieces := s.plan(sel.typeID, q.Start.UnixMilli(), q.End.UnixMilli())
-	if len(pieces) == 0 {
-		return nil, nil
-	}
-	query := "WITH sel AS (SELECT unnest(?::UINTEGER[]) AS id, unnest(?::INTEGER[]) AS g) " +
-		"SELECT sel.g, p.stack_id, SUM(p.value * p.scale)::BIGINT FROM (" +
-		unionSQL(pieces, "series_id, stack_id, value, scale", true) +
-		") p JOIN sel ON p.series_id = sel.id GROUP BY ALL"
-	table := s.newStackTable()
-	builders := make([]*stackBuilder, len(groups))
-	for i := range builders {
-		builders[i] = table.builder()
-	}
-	err := scanAll(ctx, s.db, query, func(r *sqlRows) error {
-		var g int32
-		var id uint32
-		var v int64
-		if err := r.Scan(&g, &id, &v); err != nil {
-			return err
-		}
-		builders[g].add(id, v)
-		return nil
-	}, sel.ids, groupOf)
-	if err != nil {
-		return nil, fmt.Errorf("merge %s by %v: %w", q.Type, by, err)
-	}
-	var out []store.Group
-	for i, g := range groups {
-		if len(builders[i].set.Stacks) > 0 {
-			out = append(out, store.Group{Labels: g, Stacks: builders[i].done()})
-		}
+	out := make([]store.Group, len(t.Groups))
+	for i := range t.Groups {
+		out[i] = store.Group{Labels: t.Groups[i].Labels, Stacks: groupSet(t, &t.Groups[i])}
 	}
 	return out, nil
+}
+
+// groupSet is one group of t as a StackSet. Every set of a table shares
+// its frames and stack paths; they are read-only, and capacity is capped
+// so an append by a consumer copies.
+func groupSet(t *store.StackTable, g *store.TableGroup) *model.StackSet {
+	set := &model.StackSet{Frames: t.Frames[:len(t.Frames):len(t.Frames)], Stacks: make([][]int32, len(g.Stack)), Values: g.Value}
+	for i, k := range g.Stack {
+		set.Stacks[i] = t.Stacks[k][:len(t.Stacks[k]):len(t.Stacks[k])]
+	}
+	return set
+}
+
+// scanPacked runs query, whose rows are (group index, scale, packed values)
+// ordered by group, and sums them into a table of the given groups. Reading
+// rows (DuckDB and database/sql) and decoding them take about the same
+// time, so they run in two goroutines, handing rows over in chunks.
+func (s *Store) scanPacked(ctx context.Context, query string, args []any, groups []labels.Labels) (*store.StackTable, error) {
+	out := &store.StackTable{}
+	b := &tableBuilder{d: s.dict, out: out, g: -1}
+	full, free := make(chan *rowChunk, 2), make(chan *rowChunk, 3)
+	for range 3 {
+		free <- &rowChunk{}
+	}
+	decoded := make(chan error, 1)
+	go func() {
+		var err error
+		for c := range full {
+			if err == nil {
+				err = b.addChunk(c, groups)
+			}
+			free <- c
+		}
+		decoded <- err
+	}()
+	c := <-free
+	c.reset()
+	err := scanAll(ctx, s.db, query, func(r *sqlRows) error {
+		var g int32
+		var scale int64
+		var packed sql.RawBytes
+		if err := r.Scan(&g, &scale, &packed); err != nil {
+			return err
+		}
+		if c.add(g, scale, packed) {
+			full <- c
+			c = <-free
+			c.reset()
+		}
+		return nil
+	}, args...)
+	full <- c
+	close(full)
+	if derr := <-decoded; err == nil {
+		err = derr
+	}
+	if err != nil {
+		return nil, err
+	}
+	b.flush()
+	return out, nil
+}
+
+// rowChunk is rows of scanPacked on their way to be decoded: the packed
+// lists back to back in buf.
+type rowChunk struct {
+	group []int32
+	scale []int64
+	end   []int // of each row's list in buf
+	buf   []byte
+}
+
+// rowChunkBytes is about how much a chunk holds before it is handed over.
+const rowChunkBytes = 1 << 20
+
+func (c *rowChunk) reset() {
+	c.group, c.scale, c.end, c.buf = c.group[:0], c.scale[:0], c.end[:0], c.buf[:0]
+}
+
+// add copies a row in and reports whether the chunk is full.
+func (c *rowChunk) add(g int32, scale int64, packed []byte) bool {
+	c.group, c.scale = append(c.group, g), append(c.scale, scale)
+	c.buf = append(c.buf, packed...)
+	c.end = append(c.end, len(c.buf))
+	return len(c.buf) >= rowChunkBytes
+}
+
+// addChunk adds a chunk's rows, which continue the groups' order.
+func (b *tableBuilder) addChunk(c *rowChunk, groups []labels.Labels) error {
+	start := 0
+	for i, g := range c.group {
+		if g < 0 || int(g) >= len(groups) {
+			return fmt.Errorf("group %d of %d", g, len(groups))
+		}
+		if g != b.g {
+			if g < b.g {
+				return fmt.Errorf("rows of group %d after group %d", g, b.g)
+			}
+			b.flush()
+			b.start(g, groups[g])
+		}
+		if err := b.add(c.scale[i], c.buf[start:c.end[i]]); err != nil {
+			return err
+		}
+		start = c.end[i]
+	}
+	return nil
 }
 
 // groupSeries assigns each series a group index by its by-label values.
@@ -157,77 +229,6 @@ func (s *Store) groupSeries(ids []uint32, by []string) ([]int32, []labels.Labels
 		groupOf[i] = gi
 	}
 	return groupOf, groups
-}
-
-// stackTable resolves stack ids into frame-index paths once per query: a
-// stack met again, in the same group or another, costs one map lookup, and
-// the dictionary's lock is taken only for stacks not met yet (a writer may
-// be waiting for it). Every StackSet it feeds shares its frame table; the
-// sets are read-only, so sharing is safe, and capacity is capped so an
-// append by a consumer copies.
-type stackTable struct {
-	s      *Store
-	frames []model.Frame
-	byLoc  map[uint32]int32   // location id → frame index
-	paths  map[uint32][]int32 // stack id → frame indexes, leaf first; nil: no stack comes twice
-}
-
-func (s *Store) newStackTable() *stackTable {
-	return &stackTable{s: s, byLoc: map[uint32]int32{}, paths: map[uint32][]int32{}}
-}
-
-func (t *stackTable) path(id uint32) []int32 {
-	if p, ok := t.paths[id]; ok { // a nil map finds nothing
-		return p
-	}
-	d := t.s.dict
-	d.mu.RLock()
-	var st []int32
-	for sid := id; sid != 0 && int(sid) < len(d.stacks); {
-		n := d.stacks[sid]
-		fi, ok := t.byLoc[n.location]
-		if !ok {
-			fi = int32(len(t.frames))
-			t.frames = append(t.frames, d.frame(n.location))
-			t.byLoc[n.location] = fi
-		}
-		st = append(st, fi)
-		sid = n.parent
-	}
-	d.mu.RUnlock()
-	if t.paths != nil {
-		t.paths[id] = st
-	}
-	return st
-}
-
-// stackBuilder collects one StackSet's stacks through a stackTable.
-type stackBuilder struct {
-	t   *stackTable
-	set *model.StackSet
-}
-
-// newStackBuilder is for one set whose stack ids are distinct (a merge
-// grouped by stack): nothing to remember between rows.
-func (s *Store) newStackBuilder() *stackBuilder {
-	t := s.newStackTable()
-	t.paths = nil
-	return t.builder()
-}
-
-func (t *stackTable) builder() *stackBuilder {
-	return &stackBuilder{t: t, set: &model.StackSet{}}
-}
-
-func (b *stackBuilder) add(id uint32, v int64) {
-	b.set.Stacks = append(b.set.Stacks, b.t.path(id))
-	b.set.Values = append(b.set.Values, v)
-}
-
-// done gives the set its frames (the table's, as far as they go now).
-func (b *stackBuilder) done() *model.StackSet {
-	b.set.Frames = b.t.frames[:len(b.t.frames):len(b.t.frames)]
-	return b.set
 }
 
 // seriesInRange narrows ids to the series with profiles in [start, end).

@@ -10,7 +10,7 @@ import (
 )
 
 // prepared is a profile mapped to ids, its values aggregated per stack and
-// sorted by stack id: all the writer has left to do is append rows.
+// packed (appendPacked): all the writer has left to do is append rows.
 type prepared struct {
 	typeID int32
 	series uint32
@@ -18,8 +18,8 @@ type prepared struct {
 	tsMS   int64
 	durMS  int64
 	scale  int64
-	stacks []uint32
-	values []int64
+	packed []byte
+	n      int // stacks in packed
 	total  int64
 }
 
@@ -81,17 +81,15 @@ func (tx *txn) addProfile(ctx context.Context, p *prepared) error {
 		if err != nil {
 			return err
 		}
-		for i, id := range p.stacks {
-			if err := a.AppendRow(p.series, t.bucket, id, p.scale, p.values[i]); err != nil {
-				return fmt.Errorf("append to %s: %w", t.table, err)
-			}
+		if err := a.AppendRow(p.series, t.bucket, p.scale, p.packed); err != nil {
+			return fmt.Errorf("append to %s: %w", t.table, err)
 		}
 	}
 	a, err := tx.appender(ctx, "profiles", "")
 	if err != nil {
 		return err
 	}
-	return a.AppendRow(p.series, p.tsMS, p.durMS, p.scale, p.total*p.scale, int32(len(p.stacks)))
+	return a.AppendRow(p.series, p.tsMS, p.durMS, p.scale, p.total*p.scale, int32(p.n))
 }
 
 // flush writes the dictionary entries nobody has written yet (whichever

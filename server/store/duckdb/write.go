@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -22,13 +21,11 @@ type writer struct {
 	conn  driver.Conn
 	tasks chan *task
 
-	keys       map[string]int64 // batch key → when stored (ms), for idempotency
-	tables     map[string]bool  // partition tables that exist
-	tablesMu   sync.RWMutex     // readers list partitions too
-	m10, h1    atomic.Int64     // rollup watermarks (ms): buckets before are rolled up
-	maxTS      atomic.Int64     // newest profile time stored (ms)
-	compacted  map[string]bool  // raw partitions already sorted
-	compacting map[string]bool
+	keys     map[string]int64 // batch key → when stored (ms), for idempotency
+	tables   map[string]bool  // partition tables that exist
+	tablesMu sync.RWMutex     // readers list partitions too
+	m10, h1  atomic.Int64     // rollup watermarks (ms): buckets before are rolled up
+	maxTS    atomic.Int64     // newest profile time stored (ms)
 
 	commits, committed atomic.Int64 // transactions and batches in them: group commit at work
 	// incoming counts batches announced or being prepared, not yet queued:
@@ -38,6 +35,7 @@ type writer struct {
 	arrived    chan struct{}
 	lastCommit time.Time // when the last group committed, and its size
 	lastGroup  int
+	idleSince  int64 // commits counted at the last maintenance (checkpointIfIdle)
 }
 
 type task struct {
@@ -48,7 +46,7 @@ type task struct {
 
 func newWriter(ctx context.Context, s *Store) (*writer, error) {
 	w := &writer{s: s, conn: s.wconn, tasks: make(chan *task, 256), arrived: make(chan struct{}, 1), keys: map[string]int64{},
-		tables: map[string]bool{}, compacted: map[string]bool{}, compacting: map[string]bool{}}
+		tables: map[string]bool{}}
 	if err := w.load(ctx); err != nil {
 		return nil, err
 	}
@@ -70,7 +68,7 @@ func (w *writer) load(ctx context.Context) error {
 	}, cutoff); err != nil {
 		return fmt.Errorf("load batch keys: %w", err)
 	}
-	if err := scanAll(ctx, db, "SELECT table_name FROM duckdb_tables() WHERE table_name LIKE 'sorted\\_%' ESCAPE '\\' OR table_name LIKE 'raw\\_%' ESCAPE '\\' OR table_name LIKE 'm10\\_%' ESCAPE '\\' OR table_name LIKE 'h1\\_%' ESCAPE '\\'", func(r *sqlRows) error {
+	if err := scanAll(ctx, db, "SELECT table_name FROM duckdb_tables() WHERE table_name LIKE 'raw\\_%' ESCAPE '\\' OR table_name LIKE 'm10\\_%' ESCAPE '\\' OR table_name LIKE 'h1\\_%' ESCAPE '\\'", func(r *sqlRows) error {
 		var name string
 		if err := r.Scan(&name); err != nil {
 			return err
@@ -80,31 +78,12 @@ func (w *writer) load(ctx context.Context) error {
 	}); err != nil {
 		return fmt.Errorf("list partitions: %w", err)
 	}
-	for name := range w.tables {
-		if strings.HasPrefix(name, "sorted_") {
-			// A compaction interrupted by a crash: the original is intact.
-			if err := w.exec(ctx, "DROP TABLE "+name); err != nil {
-				return fmt.Errorf("drop unfinished compaction %s: %w", name, err)
-			}
-			delete(w.tables, name)
-		}
-	}
 	for key, dst := range map[string]*atomic.Int64{"m10_watermark": &w.m10, "h1_watermark": &w.h1} {
 		v, err := readMetaInt(ctx, db, key)
 		if err != nil {
 			return err
 		}
 		dst.Store(v)
-	}
-	if err := scanAll(ctx, db, "SELECT value FROM meta WHERE key = 'compacted'", func(r *sqlRows) error {
-		var name string
-		if err := r.Scan(&name); err != nil {
-			return err
-		}
-		w.compacted[name] = true
-		return nil
-	}); err != nil {
-		return fmt.Errorf("load compaction state: %w", err)
 	}
 	var maxTS *int64
 	if err := db.QueryRowContext(ctx, "SELECT max(ts) FROM profiles").Scan(&maxTS); err != nil {
@@ -344,7 +323,13 @@ func (tx *txn) appender(ctx context.Context, table, ddl string) (*duckdb.Appende
 	return a, nil
 }
 
-const partitionDDL = "CREATE TABLE IF NOT EXISTS %s (series_id UINTEGER, ts BIGINT, stack_id UINTEGER, scale BIGINT, value BIGINT)"
+// partitionDDL makes a value partition: a row per profile (raw) or per
+// series, bucket and scale (rollups), its values packed (appendPacked).
+// The lists are stored as they are: a fleet's profiles are almost never
+// byte-identical, so DuckDB's dictionary and FSST compression would cost
+// checkpoint CPU for nothing, and on a synthetic fleet that repeats
+// payloads they would flatter the store's size.
+const partitionDDL = "CREATE TABLE IF NOT EXISTS %s (series_id UINTEGER, ts BIGINT, scale BIGINT, packed BLOB USING COMPRESSION uncompressed)"
 
 // Partition names: raw data per type and hour, 10-minute rollups per type
 // and day, hourly rollups per type and month (UTC).

@@ -36,7 +36,10 @@ async function frames(page, id, minDraws = 1) {
   return page.evaluate((id) => window.__flightrec.flamegraphs[id].frames(), id);
 }
 
-function hookOf(page, id) {
+// hookOf reads a flamegraph's test hook, waiting for it to exist: after a
+// navigation (goBack) the view mounts it again a moment later.
+async function hookOf(page, id) {
+  await page.waitForFunction((id) => window.__flightrec?.flamegraphs?.[id], id, { timeout: 20000 });
   return page.evaluate((id) => {
     const h = window.__flightrec.flamegraphs[id];
     return { zoom: h.zoom, draws: h.draws, matchedShare: h.matchedShare };
