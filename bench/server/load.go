@@ -25,7 +25,7 @@ type ingestResult struct {
 	Requests       int64
 	Profiles       int64 // model profiles: one per process (series) per interval
 	Values         int64 // stack values: distinct stacks per profile, summed
-	Bytes          int64 // request bodies as sent (gzip)
+	Bytes          int64 // request bodies as sent (zstd)
 	RawBytes       int64 // request bodies uncompressed
 	Retries        int64 // 503s and network errors retried
 	ServerCPU      time.Duration
@@ -69,7 +69,7 @@ func ingest(ctx context.Context, srv *serverProc, f *fleet, start time.Time, int
 				g := f.groups[ni.group]
 				v := g.variants[(j.interval+ni.offset)%len(g.variants)]
 				t := start.Add(time.Duration(j.interval) * intervalNS)
-				dyn, scratch = dynamicMember(dyn, scratch, f, j.node, t.UnixNano())
+				dyn, scratch = dynamicFrame(dyn, scratch, f, j.node, t.UnixNano())
 				key := fmt.Sprintf("%s-%d", ni.key, j.interval)
 				var got ingestResponse
 				n, err := post(ctx, client, url, key, dyn, v.static, &got)
@@ -215,7 +215,7 @@ func post(ctx context.Context, client *http.Client, url, key string, dyn, static
 		}
 		req.ContentLength = int64(len(dyn) + len(static))
 		req.Header.Set("Content-Type", "application/vnd.google.protobuf")
-		req.Header.Set("Content-Encoding", "gzip")
+		req.Header.Set("Content-Encoding", "zstd") // as the agent sends it
 		req.Header.Set("Idempotency-Key", key)
 		resp, err := client.Do(req)
 		var status int
@@ -308,9 +308,11 @@ func buildVariants(f *fleet, u *universe, perGroup int, seed uint64) {
 			defer wg.Done()
 			stamp := make([]uint32, maxSet)
 			var gen uint32
+			enc := newEncoder()
+			defer enc.Close()
 			for w := range ch {
 				r := newRand(seed, uint64(1000+w.g), uint64(w.i))
-				f.groups[w.g].variants[w.i] = buildVariant(r, u, f, f.groups[w.g], stamp, &gen)
+				f.groups[w.g].variants[w.i] = buildVariant(r, u, f, f.groups[w.g], stamp, &gen, enc)
 			}
 		}()
 	}

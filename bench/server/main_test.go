@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/google/pprof/profile"
+	"github.com/klauspost/compress/zstd"
 
 	"github.com/flightrec/flightrec/server/ingest/pprofconv"
 )
@@ -51,10 +52,14 @@ func TestPayloadDecodes(t *testing.T) {
 		ni := &f.nodeInfo[node]
 		g := f.groups[ni.group]
 		v := g.variants[(7+ni.offset)%len(g.variants)]
-		dyn, _ := dynamicMember(nil, nil, f, node, when.UnixNano())
+		dyn, _ := dynamicFrame(nil, nil, f, node, when.UnixNano())
 		body := append(slices.Clone(dyn), v.static...)
 
-		p, err := profile.Parse(bytes.NewReader(body))
+		plain, err := unzstd(body)
+		if err != nil {
+			t.Fatalf("%s: zstd: %v", ni.name, err)
+		}
+		p, err := profile.Parse(bytes.NewReader(plain))
 		if err != nil {
 			t.Fatalf("%s: pprof: %v", ni.name, err)
 		}
@@ -124,12 +129,30 @@ func TestPayloadDecodes(t *testing.T) {
 	}
 }
 
-func TestStoredGzip(t *testing.T) {
-	data := bytes.Repeat([]byte("flightrec"), 20000) // more than one stored block
-	got, err := gunzip(storedGzip(nil, data))
-	if err != nil || !bytes.Equal(got, data) {
-		t.Fatalf("round trip: %v", err)
+// TestRawZstd checks raw frames of every size-field width and of more
+// than one block, alone and followed by a compressed frame (a request).
+func TestRawZstd(t *testing.T) {
+	next := newEncoder().EncodeAll([]byte("static"), nil)
+	for _, n := range []int{0, 1, 255, 256, 65535 + 256, 65536 + 256, 300 << 10} {
+		data := bytes.Repeat([]byte("flightrec"), n/9+1)[:n]
+		got, err := unzstd(rawZstd(nil, data))
+		if err != nil || !bytes.Equal(got, data) {
+			t.Fatalf("%d bytes: round trip: %v", n, err)
+		}
+		got, err = unzstd(append(rawZstd(nil, data), next...))
+		if err != nil || !bytes.Equal(got, append(data, "static"...)) {
+			t.Fatalf("%d bytes and a frame: round trip: %v", n, err)
+		}
 	}
+}
+
+func unzstd(b []byte) ([]byte, error) {
+	zr, err := zstd.NewReader(nil, zstd.WithDecoderConcurrency(1))
+	if err != nil {
+		return nil, err
+	}
+	defer zr.Close()
+	return zr.DecodeAll(b, nil)
 }
 
 func TestPercentile(t *testing.T) {

@@ -1,29 +1,30 @@
 package main
 
 import (
-	"bytes"
-	"compress/gzip"
 	"encoding/binary"
-	"hash/crc32"
 	"math/rand/v2"
 	"strconv"
+
+	"github.com/klauspost/compress/zstd"
 )
 
 // Payloads are built without pprof's encoder so that a request costs the
-// generator almost nothing: a request body is two gzip members, which
-// gzip readers (Go's included, and so the server) read as one stream:
+// generator almost nothing. A request body is what the agent sends
+// (docs/wire.md: zstd at the fastest level, Content-Encoding: zstd), as two
+// zstd frames, which zstd readers (the server's included) read as one
+// stream:
 //
-//  1. a small member, stored (not compressed) and built per request: the
+//  1. a small frame, raw (not compressed) and built per request: the
 //     first string-table entries ("", node, then pid, version and build ID
 //     of each process) and time_nanos;
-//  2. a large member, compressed once: everything else (sample types,
+//  2. a large frame, compressed once: everything else (sample types,
 //     samples, mappings, locations, functions, the rest of the string
 //     table, period, duration), pre-generated per node group.
 //
 // Protobuf concatenates repeated fields and pprof resolves string indexes
 // after decoding the whole message, so the concatenation decodes to the
-// profile an agent would send: sample labels of member 2 refer to the node
-// and process strings of member 1 by their fixed indexes.
+// profile an agent would send: sample labels of frame 2 refer to the node
+// and process strings of frame 1 by their fixed indexes.
 
 // Per-request string indexes: 0 is "", 1 the node, then three per process.
 const strNode = 1
@@ -37,7 +38,7 @@ func dynStrings(slots int) int64 {
 
 // variant is one pre-generated payload of a node group.
 type variant struct {
-	static  []byte  // gzip member 2
+	static  []byte  // zstd frame 2
 	rawSize int     // its uncompressed size
 	stacks  []int   // per process: distinct stacks (stack values stored)
 	cpu     []int64 // per process: cpu nanoseconds
@@ -120,8 +121,8 @@ const (
 
 const mappingStart = 0x400000
 
-// buildVariant draws each process's samples and encodes member 2.
-func buildVariant(r *rand.Rand, u *universe, f *fleet, g *group, stamp []uint32, gen *uint32) *variant {
+// buildVariant draws each process's samples and encodes frame 2 with enc.
+func buildVariant(r *rand.Rand, u *universe, f *fleet, g *group, stamp []uint32, gen *uint32, enc *zstd.Encoder) *variant {
 	slots := len(g.services)
 	t := &strtab{index: map[string]int64{}, base: dynStrings(slots)}
 	v := &variant{stacks: make([]int, slots), cpu: make([]int64, slots)}
@@ -203,18 +204,24 @@ func buildVariant(r *rand.Rand, u *universe, f *fleet, g *group, stamp []uint32,
 		out = out.str(fStringTable, s)
 	}
 	v.rawSize = len(out)
-	var buf bytes.Buffer
-	zw, _ := gzip.NewWriterLevel(&buf, gzip.DefaultCompression) // as pprof's Write
-	zw.Write(out)
-	zw.Close()
-	v.static = buf.Bytes()
+	v.static = enc.EncodeAll(out, nil)
 	return v
+}
+
+// newEncoder returns the agent's zstd encoder: the fastest level, and
+// one goroutine, as EncodeAll uses.
+func newEncoder() *zstd.Encoder {
+	enc, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithEncoderConcurrency(1))
+	if err != nil {
+		panic(err) // constant options
+	}
+	return enc
 }
 
 const intervalNS = 10_000_000_000
 
-// dynamicMember builds member 1 of a request into dst.
-func dynamicMember(dst, scratch []byte, f *fleet, node int, timeNanos int64) ([]byte, []byte) {
+// dynamicFrame builds frame 1 of a request into dst.
+func dynamicFrame(dst, scratch []byte, f *fleet, node int, timeNanos int64) ([]byte, []byte) {
 	ni := &f.nodeInfo[node]
 	g := f.groups[ni.group]
 	b := pb(scratch[:0]).str(fStringTable, "").str(fStringTable, ni.name)
@@ -224,27 +231,38 @@ func dynamicMember(dst, scratch []byte, f *fleet, node int, timeNanos int64) ([]
 		b = b.str(fStringTable, strconv.Itoa(ni.pids[slot])).str(fStringTable, ver.name).str(fStringTable, ver.buildID)
 	}
 	b = b.uint(fTimeNanos, uint64(timeNanos))
-	return storedGzip(dst[:0], b), b
+	return rawZstd(dst[:0], b), b
 }
 
-// storedGzip appends a gzip member holding data uncompressed (deflate
-// stored blocks): no compressor state, no CPU.
-func storedGzip(dst, data []byte) []byte {
-	dst = append(dst, 0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff)
+// maxRawBlock is the largest zstd block.
+const maxRawBlock = 128 << 10
+
+// rawZstd appends a zstd frame holding data uncompressed (raw blocks):
+// no compressor state, no CPU. The frame is single-segment (its window is
+// its size) and declares its size; it has no checksum, which is optional.
+func rawZstd(dst, data []byte) []byte {
+	dst = append(dst, 0x28, 0xb5, 0x2f, 0xfd)
+	switch n := uint64(len(data)); {
+	case n < 256:
+		dst = append(dst, 0x20, byte(n)) // single segment, 1-byte size
+	case n < 65536+256:
+		dst = binary.LittleEndian.AppendUint16(append(dst, 0x60), uint16(n-256)) // 2-byte size, less 256
+	default:
+		dst = binary.LittleEndian.AppendUint32(append(dst, 0xa0), uint32(n)) // 4-byte size
+	}
 	rest := data
 	for {
-		n := min(len(rest), 0xffff)
-		final := byte(0)
+		n := min(len(rest), maxRawBlock)
+		last := uint32(0)
 		if n == len(rest) {
-			final = 1
+			last = 1
 		}
-		dst = append(dst, final, byte(n), byte(n>>8), ^byte(n), ^byte(n>>8))
+		h := last | uint32(n)<<3 // block type 0: raw
+		dst = append(dst, byte(h), byte(h>>8), byte(h>>16))
 		dst = append(dst, rest[:n]...)
 		rest = rest[n:]
-		if final == 1 {
-			break
+		if last == 1 {
+			return dst
 		}
 	}
-	dst = binary.LittleEndian.AppendUint32(dst, crc32.ChecksumIEEE(data))
-	return binary.LittleEndian.AppendUint32(dst, uint32(len(data)))
 }

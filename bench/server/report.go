@@ -24,7 +24,7 @@ type genInfo struct {
 	WorkingSets      []string // per service: "api: 9500 stacks"
 	Groups           []string // "api+db: 50 nodes"
 	PayloadsPerGroup int
-	PayloadBytes     int64 // all pre-generated payloads, gzip
+	PayloadBytes     int64 // all pre-generated payloads, zstd
 }
 
 func genStats(u *universe, f *fleet, wall, cpu time.Duration) genInfo {
@@ -132,10 +132,10 @@ func (rp *report) write(w io.Writer) {
 		rp.Gen.Functions, rp.Gen.Locations, rp.Gen.Stacks, minDepth, maxDepth, rp.Gen.MeanDepth, rp.Gen.PrefixNodes)
 	fmt.Fprintf(w, "- profiles: 10 s at %d Hz (period %d ns), 200–400 distinct stacks per process drawn by Zipf(s=%.1f) weight from its service's working set, counts Zipf-skewed; labels node, pid, comm, exe, build_id, service, version\n",
 		sampleHz, periodNS, zipfProfile)
-	fmt.Fprintf(w, "- data: %d intervals (%v, [T−%v, T), T = bench start) × %d nodes = %s requests, %s profiles (series × intervals), %s stack values; %s sent (gzip), %s uncompressed\n",
+	fmt.Fprintf(w, "- data: %d intervals (%v, [T−%v, T), T = bench start) × %d nodes = %s requests, %s profiles (series × intervals), %s stack values; %s sent (zstd), %s uncompressed\n",
 		rp.Intervals, rp.Opts.span, rp.Opts.span, rp.Opts.nodes, num(float64(in.Requests)), num(float64(in.Profiles)), num(float64(in.Values)),
 		fmtBytes(in.Bytes), fmtBytes(in.RawBytes))
-	fmt.Fprintf(w, "- generator: %d payloads per node group pre-generated in %v (%v CPU, %s gzip, before the server starts); per request only node, pids, versions, build IDs and time are written (a stored gzip member prepended), node n sends payload (interval + offset_n) mod %d\n",
+	fmt.Fprintf(w, "- generator: %d payloads per node group pre-generated in %v (%v CPU, %s zstd at the fastest level, before the server starts); per request only node, pids, versions, build IDs and time are written (a raw zstd frame prepended), node n sends payload (interval + offset_n) mod %d\n",
 		rp.Gen.PayloadsPerGroup, rp.Gen.Wall.Round(time.Millisecond), rp.Gen.CPU.Round(time.Millisecond), fmtBytes(rp.Gen.PayloadBytes), rp.Gen.PayloadsPerGroup)
 	fmt.Fprintf(w, "- ingest: %d concurrent HTTP/1.1 clients on 127.0.0.1, in time order (all nodes of an interval before the next), as fast as the server answers; %d retries\n",
 		rp.Opts.clients, in.Retries)

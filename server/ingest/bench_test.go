@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/pprof/profile"
+
 	"github.com/flightrec/flightrec/server/ingest"
 	"github.com/flightrec/flightrec/server/ingest/internal/pproftest"
 	"github.com/flightrec/flightrec/server/model"
@@ -35,10 +37,18 @@ func (s *nopSink) Append(_ context.Context, b *model.Batch) error {
 // without the network: the server's CPU per request, short of the store.
 // A node runs 3 or 2 processes of 300 stacks of depth 34, over 3000
 // functions (pproftest.Agent): 88 KB gzipped (296 KB raw) or 66 KB (215 KB).
-func BenchmarkAgentEndpoint(b *testing.B) {
+func BenchmarkAgentEndpoint(b *testing.B) { benchAgentEndpoint(b, "gzip", pproftest.Encode) }
+
+// BenchmarkAgentEndpointZstd is BenchmarkAgentEndpoint as the agent sends:
+// zstd at the fastest level.
+func BenchmarkAgentEndpointZstd(b *testing.B) {
+	benchAgentEndpoint(b, "zstd", pproftest.EncodeZstd)
+}
+
+func benchAgentEndpoint(b *testing.B, enc string, encode func(*profile.Profile) []byte) {
 	for _, procs := range []int{3, 2} {
 		b.Run(fmt.Sprintf("procs=%d", procs), func(b *testing.B) {
-			body := pproftest.Encode(pproftest.Agent(pproftest.Config{Processes: procs}))
+			body := encode(pproftest.Agent(pproftest.Config{Processes: procs}))
 			h := &ingest.Handler{Sink: &nopSink{}}
 			mux := http.NewServeMux()
 			h.Register(mux)
@@ -46,7 +56,7 @@ func BenchmarkAgentEndpoint(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
 				req := httptest.NewRequest(http.MethodPost, ingest.AgentPath, bytes.NewReader(body))
-				req.Header.Set("Content-Encoding", "gzip")
+				req.Header.Set("Content-Encoding", enc)
 				w := httptest.NewRecorder()
 				mux.ServeHTTP(w, req)
 				if w.Code != http.StatusOK {
@@ -62,7 +72,15 @@ func BenchmarkAgentEndpoint(b *testing.B) {
 // per request short of the network. cpu-ms/req is the process's CPU
 // (every thread, DuckDB's included) per request. Each request is one node
 // (its own node label, so its own series) of 2 processes.
-func BenchmarkIngestStore(b *testing.B) {
+func BenchmarkIngestStore(b *testing.B) { benchIngestStore(b, "", pproftest.Encode) }
+
+// BenchmarkIngestStoreZstd is BenchmarkIngestStore with bodies as the
+// agent sends them: zstd, announced.
+func BenchmarkIngestStoreZstd(b *testing.B) {
+	benchIngestStore(b, "zstd", pproftest.EncodeZstd)
+}
+
+func benchIngestStore(b *testing.B, enc string, encode func(*profile.Profile) []byte) {
 	st, err := duckdb.Open(b.TempDir(), duckdb.Options{MemoryLimit: "1GB"})
 	if err != nil {
 		b.Fatal(err)
@@ -71,10 +89,13 @@ func BenchmarkIngestStore(b *testing.B) {
 	h := &ingest.Handler{Sink: st}
 	mux := http.NewServeMux()
 	h.Register(mux)
-	body := pproftest.Encode(pproftest.Agent(pproftest.Config{Processes: 2}))
+	body := encode(pproftest.Agent(pproftest.Config{Processes: 2}))
 	post := func(node int) error {
 		url := fmt.Sprintf("%s?labels=%%7Bnode%%3D%%22n%d%%22%%7D", ingest.PprofPath, node)
 		req := httptest.NewRequest(http.MethodPost, url, bytes.NewReader(body))
+		if enc != "" {
+			req.Header.Set("Content-Encoding", enc)
+		}
 		w := httptest.NewRecorder()
 		mux.ServeHTTP(w, req)
 		if w.Code != http.StatusOK {

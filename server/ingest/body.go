@@ -15,7 +15,7 @@ import (
 // Limits bound what one request may cost. A zero field takes its default.
 type Limits struct {
 	MaxBodyBytes         int64 // request body as sent (compressed); default 32 MiB
-	MaxDecompressedBytes int64 // body after gzip, all profiles of a request together; default 256 MiB
+	MaxDecompressedBytes int64 // body after gzip or zstd, all profiles of a request together; default 256 MiB
 	Profile              pprofconv.Limits
 }
 
@@ -58,11 +58,11 @@ func releaseBody(b *bytes.Buffer) {
 }
 
 // readBody reads the request body into buf, at most limit bytes.
-// Decompression is left to pprofconv, which sniffs gzip whatever the
-// headers say: Content-Encoding is only checked for something we cannot
-// decode.
+// Decompression is left to pprofconv, which sniffs gzip and zstd whatever
+// the headers say: Content-Encoding is only checked for something we
+// cannot decode, and against the body it announces.
 func readBody(w http.ResponseWriter, r *http.Request, limit int64, buf *bytes.Buffer) ([]byte, error) {
-	gz, err := gzipEncoded(r.Header.Get("Content-Encoding"))
+	enc, err := contentEncoding(r.Header.Get("Content-Encoding"))
 	if err != nil {
 		return nil, err
 	}
@@ -80,20 +80,33 @@ func readBody(w http.ResponseWriter, r *http.Request, limit int64, buf *bytes.Bu
 		return nil, pprofconv.Errorf(pprofconv.ErrTooLarge, "request body exceeds %s", pprofconv.FormatBytes(limit))
 	case err != nil:
 		return nil, pprofconv.Errorf(errRead, "read request body: %w", err)
-	case gz && !pprofconv.IsGzip(buf.Bytes()):
+	case enc == encGzip && !pprofconv.IsGzip(buf.Bytes()):
 		return nil, pprofconv.Errorf(pprofconv.ErrGzip, "bad gzip: Content-Encoding is gzip but the body is not")
+	case enc == encZstd && !pprofconv.IsZstd(buf.Bytes()):
+		return nil, pprofconv.Errorf(pprofconv.ErrZstd, "bad zstd: Content-Encoding is zstd but the body is not")
 	}
 	return buf.Bytes(), nil
 }
 
-func gzipEncoded(enc string) (bool, error) {
+// encoding is a request body's Content-Encoding.
+type encoding int
+
+const (
+	encIdentity encoding = iota
+	encGzip
+	encZstd
+)
+
+func contentEncoding(enc string) (encoding, error) {
 	switch strings.ToLower(strings.TrimSpace(enc)) {
 	case "", "identity":
-		return false, nil
+		return encIdentity, nil
 	case "gzip", "x-gzip":
-		return true, nil
+		return encGzip, nil
+	case "zstd":
+		return encZstd, nil
 	}
-	return false, pprofconv.Errorf(pprofconv.ErrUnsupported, "Content-Encoding %q is not supported: send gzip or no encoding", enc)
+	return encIdentity, pprofconv.Errorf(pprofconv.ErrUnsupported, "Content-Encoding %q is not supported: send zstd, gzip or no encoding", enc)
 }
 
 // query parses the query strictly: r.URL.Query() would drop bad escapes.

@@ -148,6 +148,8 @@ func classify(err error) (int, string) {
 		return http.StatusUnsupportedMediaType, reasonUnsupported
 	case errors.Is(err, pprofconv.ErrGzip):
 		return http.StatusBadRequest, reasonBadGzip
+	case errors.Is(err, pprofconv.ErrZstd):
+		return http.StatusBadRequest, reasonBadZstd
 	case errors.Is(err, pprofconv.ErrBadLabels):
 		return http.StatusBadRequest, reasonBadLabels
 	case errors.Is(err, errBadRequest):

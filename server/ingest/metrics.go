@@ -11,6 +11,7 @@ import (
 const (
 	reasonTooLarge    = "too_large"   // 413: a size or count limit
 	reasonBadGzip     = "bad_gzip"    // corrupt or truncated gzip
+	reasonBadZstd     = "bad_zstd"    // corrupt or truncated zstd
 	reasonMalformed   = "malformed"   // not a valid profile or form
 	reasonBadLabels   = "bad_labels"  // labels selector, app name or sample labels
 	reasonUnsupported = "unsupported" // 415: format or encoding

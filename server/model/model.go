@@ -43,6 +43,11 @@ type StackSet struct {
 	Frames []Frame
 	Stacks [][]int32 // indexes into Frames, leaf first
 	Values []int64   // parallel to Stacks
+	// FrameFPs, when its length is that of Frames, holds FrameFP of each
+	// frame, computed by whoever built the frames more cheaply than a
+	// store could (ingest); stores use it instead of hashing every frame
+	// again. It is a cache: leave it nil, and drop it when changing Frames.
+	FrameFPs []uint64
 }
 
 // Total sums the values.

@@ -1,8 +1,11 @@
 package pprofconv
 
 import (
+	"bytes"
 	"fmt"
 	"testing"
+
+	"github.com/google/pprof/profile"
 
 	"github.com/flightrec/flightrec/server/ingest/internal/pproftest"
 )
@@ -18,6 +21,34 @@ func BenchmarkInflate(b *testing.B) {
 		if _, err := Inflate(body, 64<<20); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// BenchmarkDecompress inflates a bench/server-sized request (2
+// processes: 215 KB of pprof) compressed as pprof writes it (gzip) and as
+// the agent sends it (zstd, fastest level).
+func BenchmarkDecompress(b *testing.B) {
+	p := pproftest.Agent(pproftest.Config{Processes: 2})
+	for _, enc := range []struct {
+		name   string
+		encode func(*profile.Profile) []byte
+	}{{"gzip", pproftest.Encode}, {"zstd", pproftest.EncodeZstd}} {
+		b.Run(enc.name, func(b *testing.B) {
+			body := enc.encode(p)
+			var bufs [maxLayers]bytes.Buffer
+			raw, err := inflate(&bufs, body, 64<<20)
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.SetBytes(int64(len(raw)))
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := inflate(&bufs, body, 64<<20); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(len(body)), "body-bytes")
+		})
 	}
 }
 
@@ -47,11 +78,16 @@ func BenchmarkConvert(b *testing.B) {
 
 // BenchmarkScratch is the ingest path: inflate, decode, convert, release,
 // for a node of 3 processes (88 KB gzipped, 296 KB raw) and one of 2
-// (66 KB, 215 KB: about the server benchmark's average node).
-func BenchmarkScratch(b *testing.B) {
+// (66 KB, 215 KB: about the server benchmark's average node), gzipped.
+func BenchmarkScratch(b *testing.B) { benchScratch(b, pproftest.Encode) }
+
+// BenchmarkScratchZstd is BenchmarkScratch as the agent sends: zstd.
+func BenchmarkScratchZstd(b *testing.B) { benchScratch(b, pproftest.EncodeZstd) }
+
+func benchScratch(b *testing.B, encode func(*profile.Profile) []byte) {
 	for _, procs := range []int{3, 2} {
 		b.Run(fmt.Sprintf("procs=%d", procs), func(b *testing.B) {
-			body := pproftest.Encode(pproftest.Agent(pproftest.Config{Processes: procs}))
+			body := encode(pproftest.Agent(pproftest.Config{Processes: procs}))
 			b.SetBytes(int64(len(body)))
 			b.ReportAllocs()
 			for b.Loop() {

@@ -127,6 +127,7 @@ type output struct {
 	profiles []model.Profile
 	ptrs     []*model.Profile
 	frames   []model.Frame
+	fps      []uint64 // parallel to frames
 	ids      []int32
 	stacks   [][]int32
 	values   []int64
@@ -148,7 +149,7 @@ func (c *converter) reset() {
 	c.stats = Stats{}
 	clear(c.out.profiles) // they hold labels and slices of this request
 	c.out = output{
-		profiles: c.out.profiles[:0], ptrs: c.out.ptrs[:0], frames: c.out.frames[:0],
+		profiles: c.out.profiles[:0], ptrs: c.out.ptrs[:0], frames: c.out.frames[:0], fps: c.out.fps[:0],
 		ids: c.out.ids[:0], stacks: c.out.stacks[:0], values: c.out.values[:0],
 	}
 }
@@ -329,7 +330,7 @@ func (c *converter) stackSet(gen uint32, sr *series, scale int64) model.StackSet
 		n += int(c.stacks.depths[id])
 	}
 	ids := slices.Grow(o.ids, n)[:i0+n]
-	frames, ends, w := o.frames, c.ends[:0], i0
+	frames, fps, ends, w := o.frames, o.fps, c.ends[:0], i0
 	stamp, local := c.stamp, c.local
 	locSpans, locFrames := ft.locSpans, ft.locFrames
 	for _, id := range sr.stacks {
@@ -340,6 +341,7 @@ func (c *converter) stackSet(gen uint32, sr *series, scale int64) model.StackSet
 					stamp[f] = gen
 					local[f] = int32(len(frames) - f0)
 					frames = append(frames, ft.frames[f])
+					fps = append(fps, ft.fps[f])
 				}
 				ids[w] = local[f]
 				w++
@@ -347,7 +349,7 @@ func (c *converter) stackSet(gen uint32, sr *series, scale int64) model.StackSet
 		}
 		ends = append(ends, int32(w-i0))
 	}
-	o.frames, o.ids, c.ends = frames, ids, ends
+	o.frames, o.fps, o.ids, c.ends = frames, fps, ids, ends
 	for _, v := range sr.values {
 		o.values = append(o.values, v/scale)
 	}
@@ -358,9 +360,10 @@ func (c *converter) stackSet(gen uint32, sr *series, scale int64) model.StackSet
 		start = end
 	}
 	return model.StackSet{
-		Frames: o.frames[f0:len(o.frames):len(o.frames)],
-		Stacks: o.stacks[s0:len(o.stacks):len(o.stacks)],
-		Values: o.values[v0:len(o.values):len(o.values)],
+		Frames:   o.frames[f0:len(o.frames):len(o.frames)],
+		FrameFPs: o.fps[f0:len(o.fps):len(o.fps)],
+		Stacks:   o.stacks[s0:len(o.stacks):len(o.stacks)],
+		Values:   o.values[v0:len(o.values):len(o.values)],
 	}
 }
 

@@ -11,9 +11,10 @@ import (
 	"github.com/klauspost/compress/gzip"
 )
 
-// maxGzipLayers allows a gzipped pprof file sent with Content-Encoding gzip;
-// more nesting than that is no legitimate client's doing.
-const maxGzipLayers = 2
+// maxLayers allows a compressed pprof file (gzip, as pprof writes it) sent
+// with Content-Encoding gzip or zstd; more nesting than that is no
+// legitimate client's doing.
+const maxLayers = 2
 
 // IsGzip reports whether data starts with the gzip magic. No pprof protobuf
 // does: 0x1f would be field 3 with the invalid wire type 7.
@@ -21,25 +22,43 @@ func IsGzip(data []byte) bool {
 	return len(data) >= 2 && data[0] == 0x1f && data[1] == 0x8b
 }
 
-// Inflate returns data decompressed if it is gzip (up to two nested layers),
-// else data itself. It stops inflating past limit bytes, so a gzip bomb costs
-// at most limit bytes of memory, and fails with ErrTooLarge.
+// IsZstd reports whether data starts with the zstd frame magic. No pprof
+// protobuf does: 0x28 would be field 5 (function, a message) as a varint.
+func IsZstd(data []byte) bool {
+	return len(data) >= 4 && data[0] == 0x28 && data[1] == 0xb5 && data[2] == 0x2f && data[3] == 0xfd
+}
+
+// Inflate returns data decompressed if it is gzip or zstd (up to two nested
+// layers), else data itself. It stops decompressing past limit bytes, so a
+// gzip or zstd bomb costs at most limit bytes of memory, and fails with
+// ErrTooLarge.
 func Inflate(data []byte, limit int64) ([]byte, error) {
-	var bufs [maxGzipLayers]bytes.Buffer
+	var bufs [maxLayers]bytes.Buffer
 	return inflate(&bufs, data, limit)
 }
 
 // inflate is Inflate into bufs, one per layer.
-func inflate(bufs *[maxGzipLayers]bytes.Buffer, data []byte, limit int64) ([]byte, error) {
-	for i := range maxGzipLayers {
-		if !IsGzip(data) {
-			break
+func inflate(bufs *[maxLayers]bytes.Buffer, data []byte, limit int64) ([]byte, error) {
+	for i := range maxLayers {
+		var err error
+		switch {
+		case IsGzip(data):
+			err = gunzip(&bufs[i], data, limit)
+		case IsZstd(data):
+			err = unzstd(&bufs[i], data, limit)
+		default:
+			return within(data, limit)
 		}
-		if err := gunzip(&bufs[i], data, limit); err != nil {
+		if err != nil {
 			return nil, err
 		}
 		data = bufs[i].Bytes()
 	}
+	return within(data, limit)
+}
+
+// within returns data if it is at most limit bytes.
+func within(data []byte, limit int64) ([]byte, error) {
 	if int64(len(data)) > limit {
 		return nil, Errorf(ErrTooLarge, "decompressed body exceeds %s", FormatBytes(limit))
 	}
@@ -122,8 +141,8 @@ func checkRaw(data []byte) error {
 	if len(data) == 0 {
 		return Errorf(ErrMalformed, "parse pprof: empty profile")
 	}
-	if IsGzip(data) {
-		return Errorf(ErrMalformed, "parse pprof: still gzip-compressed after %d layers", maxGzipLayers)
+	if IsGzip(data) || IsZstd(data) {
+		return Errorf(ErrMalformed, "parse pprof: still compressed after %d layers of gzip or zstd", maxLayers)
 	}
 	return nil
 }

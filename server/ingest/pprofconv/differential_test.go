@@ -385,6 +385,21 @@ func compareResults(t *testing.T, name string, got result, gotCalls []string, er
 		if !reflect.DeepEqual(normalize(g), normalize(w)) {
 			t.Fatalf("%s: profile %d:\n got %+v\nwant %+v", name, i, *g, *w)
 		}
+		checkFrameFPs(t, g.Stacks)
+	}
+}
+
+// checkFrameFPs checks that the fingerprints the converter attached are
+// exactly what a store would compute from the frames.
+func checkFrameFPs(t *testing.T, s model.StackSet) {
+	t.Helper()
+	if len(s.FrameFPs) != len(s.Frames) {
+		t.Fatalf("%d frame fingerprints for %d frames", len(s.FrameFPs), len(s.Frames))
+	}
+	for i, f := range s.Frames {
+		if want := model.FrameFP(f); s.FrameFPs[i] != want {
+			t.Fatalf("frame %d %+v: fingerprint %x, model.FrameFP %x", i, f, s.FrameFPs[i], want)
+		}
 	}
 }
 
@@ -419,7 +434,7 @@ func normalize(p *model.Profile) any {
 }
 
 func errKind(err error) error {
-	for _, k := range []error{ErrTooLarge, ErrGzip, ErrMalformed, ErrBadLabels, ErrUnsupported} {
+	for _, k := range []error{ErrTooLarge, ErrGzip, ErrZstd, ErrMalformed, ErrBadLabels, ErrUnsupported} {
 		if errors.Is(err, k) {
 			return k
 		}

@@ -10,6 +10,7 @@ import (
 var (
 	ErrTooLarge    = errors.New("too large")              // over a size or count limit
 	ErrGzip        = errors.New("bad gzip")               // corrupt or truncated gzip
+	ErrZstd        = errors.New("bad zstd")               // corrupt or truncated zstd
 	ErrMalformed   = errors.New("malformed profile")      // not a valid pprof profile
 	ErrBadLabels   = errors.New("bad labels")             // label names or values unacceptable
 	ErrUnsupported = errors.New("unsupported input kind") // valid, but not a format we read

@@ -1,7 +1,6 @@
 package pprofconv
 
 import (
-	"hash/maphash"
 	"unsafe"
 
 	"github.com/flightrec/flightrec/server/model"
@@ -25,8 +24,13 @@ import (
 // canonical locations, is then as unique as its frames (a location's last
 // frame is the only one not inlined, so frames split into locations one
 // way only).
+//
+// Each frame also gets its fingerprint (model.FrameFP), for the store:
+// computed from the hashes of its strings, which finding strings by text
+// computes anyway, so no string is hashed twice.
 type frameTable struct {
 	frames    []model.Frame
+	fps       []uint64   // per frame, its model.FrameFP
 	keys      []frameKey // per frame
 	next      []int32    // per frame: the next frame of its chain, -1 at the end
 	chains    []chain    // per canonical string index: the frames of that function name
@@ -39,11 +43,13 @@ type frameTable struct {
 
 	canon     []int32  // per string index: canonical index + 1, 0 until computed
 	valid     []string // per canonical index: the string made valid UTF-8
+	strFPs    []uint64 // per canonical index: model.StringFP of valid
 	byText    textIndex
 	mapCanon  []int32 // per mapping: its canonical mapping
 	noMapping int32   // the canonical mapping of locations without one
 	mapByText map[[2]int32]int32
 	mapTexts  [][2]string // per canonical mapping: file and build ID
+	mapFPs    [][2]uint64 // per canonical mapping: model.StringFP of file and build ID
 }
 
 // chain lists frames of one function name: first is 1 + the latest
@@ -68,6 +74,7 @@ type frameKey struct {
 
 func (ft *frameTable) reset() {
 	ft.frames = ft.frames[:0]
+	ft.fps = ft.fps[:0]
 	ft.keys = ft.keys[:0]
 	ft.next = ft.next[:0]
 	ft.locFrames = ft.locFrames[:0]
@@ -76,6 +83,7 @@ func (ft *frameTable) reset() {
 	clear(ft.multi)
 	ft.mapCanon = ft.mapCanon[:0]
 	ft.mapTexts = ft.mapTexts[:0]
+	ft.mapFPs = ft.mapFPs[:0]
 	clear(ft.index)
 	clear(ft.mapByText)
 }
@@ -89,6 +97,7 @@ func (ft *frameTable) build(t *tables) {
 	ft.byText.reset(len(t.strs))
 	ft.canon = resize(ft.canon, len(t.strs))
 	ft.valid = resize(ft.valid, len(t.strs))
+	ft.strFPs = resize(ft.strFPs, len(t.strs))
 	ft.chains = resize(ft.chains, len(t.strs))
 	ft.noMapping = ft.canonicalMapping(t, 0, 0) // strs[0] is ""
 	for _, m := range t.mappings {
@@ -185,6 +194,8 @@ func (ft *frameTable) intern(k frameKey) int32 {
 		Mapping: mt[0], BuildID: mt[1], Address: k.address,
 	}
 	ft.frames = append(ft.frames, f)
+	mfp := ft.mapFPs[k.mapping]
+	ft.fps = append(ft.fps, model.FrameFPOf(ft.strFPs[k.name], ft.strFPs[k.file], mfp[0], mfp[1], k.line, k.inlined, k.address))
 	return id
 }
 
@@ -195,9 +206,9 @@ func (ft *frameTable) canonical(t *tables, i int64) int32 {
 		return c - 1
 	}
 	s := validString(t.strs[i])
-	c := ft.byText.find(s, int32(i), ft.valid)
+	c, h := ft.byText.find(s, int32(i), ft.valid)
 	if c == int32(i) {
-		ft.valid[c] = s
+		ft.valid[c], ft.strFPs[c] = s, h
 	}
 	ft.canon[i] = c + 1
 	return c
@@ -206,17 +217,14 @@ func (ft *frameTable) canonical(t *tables, i int64) int32 {
 // textIndex finds strings of the string table by text: a hash table of
 // indexes, open addressing, for up to half as many strings as it has
 // slots. It costs a third of a map[string]int32, which matters at a few
-// thousand new strings per profile.
+// thousand new strings per profile. Its hash is model.StringFP, so that
+// frame fingerprints reuse it.
 type textIndex struct {
-	seed  maphash.Seed
 	slots []uint64 // hash>>32<<32 | index+1; 0 is free
 }
 
 // reset empties x for up to n strings.
 func (x *textIndex) reset(n int) {
-	if x.slots == nil {
-		x.seed = maphash.MakeSeed()
-	}
 	size := 16
 	for size < 2*n {
 		size *= 2
@@ -225,19 +233,20 @@ func (x *textIndex) reset(n int) {
 }
 
 // find returns the index of the string of text s (texts holds the
-// strings by index), adding i as that index if there is none.
-func (x *textIndex) find(s string, i int32, texts []string) int32 {
-	h := maphash.String(x.seed, s)
+// strings by index), adding i as that index if there is none, and the
+// hash of s.
+func (x *textIndex) find(s string, i int32, texts []string) (int32, uint64) {
+	h := model.StringFP(s)
 	mask := uint64(len(x.slots) - 1)
 	for pos := h & mask; ; pos = (pos + 1) & mask {
 		slot := x.slots[pos]
 		if slot == 0 {
 			x.slots[pos] = h>>32<<32 | uint64(i+1)
-			return i
+			return i, h
 		}
 		if slot>>32 == h>>32 {
 			if j := int32(uint32(slot)) - 1; texts[j] == s {
-				return j
+				return j, h
 			}
 		}
 	}
@@ -252,6 +261,7 @@ func (ft *frameTable) canonicalMapping(t *tables, file, buildID int64) int32 {
 		c = int32(len(ft.mapTexts))
 		ft.mapByText[k] = c
 		ft.mapTexts = append(ft.mapTexts, [2]string{ft.valid[k[0]], ft.valid[k[1]]})
+		ft.mapFPs = append(ft.mapFPs, [2]uint64{ft.strFPs[k[0]], ft.strFPs[k[1]]})
 	}
 	return c
 }

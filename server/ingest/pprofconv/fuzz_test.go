@@ -5,12 +5,15 @@ import (
 	"testing"
 	"time"
 
+	"github.com/klauspost/compress/zstd"
 	"github.com/prometheus/prometheus/model/labels"
 )
 
 // FuzzPprofConv feeds bytes through Decode and Convert: neither may panic,
 // and whatever converts must be a valid model. Seeds: testdata/fuzz (a real
-// Go CPU profile, gzipped and not) and hand-built profiles.
+// Go CPU profile plain, gzipped, and zstd-compressed in one frame, in two
+// and truncated) and hand-built profiles, the agent's also as it sends it
+// (zstd).
 func FuzzPprofConv(f *testing.F) {
 	for _, p := range []*builder{
 		newBuilder("cpu/nanoseconds").sample([]string{"a", "b"}, []int64{10}, "tenant", "a", "http.method", "GET"),
@@ -27,6 +30,11 @@ func FuzzPprofConv(f *testing.F) {
 		f.Fatal(err)
 	}
 	f.Add(agent.Bytes())
+	zw, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedFastest))
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(zw.EncodeAll(agent.Bytes(), nil))
 	base := labels.FromStrings("service", "fuzz", "tenant", "t")
 	f.Fuzz(func(t *testing.T, data []byte) {
 		p, err := Decode(data, 4<<20)
@@ -39,6 +47,7 @@ func FuzzPprofConv(f *testing.F) {
 		}
 		for _, mp := range out {
 			checkProfile(t, mp.Type.Name, mp.Labels, mp.Scale, mp.Stacks.Validate(), mp.Stacks.Values)
+			checkFrameFPs(t, mp.Stacks)
 		}
 	})
 }

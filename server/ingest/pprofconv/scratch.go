@@ -16,7 +16,7 @@ import (
 // contract (model.Batch) is to copy what it keeps. A Scratch is for one
 // goroutine at a time.
 type Scratch struct {
-	inflated [maxGzipLayers]bytes.Buffer
+	inflated [maxLayers]bytes.Buffer
 	raw      []byte // the protobuf: in inflated, or the caller's data
 	decoded  bool   // Decode succeeded: c.t holds a profile to convert
 	c        converter
@@ -42,7 +42,7 @@ func (s *Scratch) Release() {
 	}
 }
 
-// Decode inflates data (gzip, within limit bytes, as Inflate) and decodes
+// Decode inflates data (gzip or zstd, within limit bytes, as Inflate) and decodes
 // the pprof profile, checking its consistency as Parse does; s keeps it
 // for Convert. When data is not compressed the profile aliases it: data
 // must not change until Release.

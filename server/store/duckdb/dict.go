@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
-	"hash/maphash"
 	"sync"
 
 	"github.com/prometheus/prometheus/model/labels"
@@ -34,6 +33,7 @@ type dictionary struct {
 	mapByKey map[mapKey]uint32
 
 	locations []locKey
+	locFPs    []uint64 // per location id, model.FrameFP of its frame
 	locByKey  map[locKey]uint32
 	// frameByKey finds a frame's location in one lookup; the three maps
 	// above are how it is stored and rebuilt.
@@ -44,12 +44,12 @@ type dictionary struct {
 	stackByHash map[uint64]uint32 // whole stacks by stackHash of their locations: one lookup per stack
 	stackHashes []uint64          // per stack id, its stackHash
 	// stackByFP finds a known stack from its frames' content alone, with no
-	// per-frame lookup: the fingerprint chains frame fingerprints root
+	// per-frame lookup: the fingerprint chains frame fingerprints
+	// (model.FrameFP, which ingest computes as it builds frames) root
 	// first. A 64-bit fingerprint identifies a stack among millions with a
 	// collision probability below 1e-7; that is the trade for ingest speed.
 	stackByFP map[uint64]uint32
 	stackFPs  []uint64 // per stack id
-	seed      maphash.Seed
 
 	// persisted counts, per table, the entries already written: ids are
 	// assigned densely, so the ones from persisted on are written by the
@@ -87,6 +87,7 @@ func newDictionary() *dictionary {
 		mappings:     []mapKey{{}},
 		mapByKey:     map[mapKey]uint32{},
 		locations:    []locKey{{}},
+		locFPs:       []uint64{0},
 		locByKey:     map[locKey]uint32{},
 		frameByKey:   map[model.Frame]uint32{},
 		stacks:       []stackNode{{}},
@@ -95,7 +96,6 @@ func newDictionary() *dictionary {
 		stackHashes:  []uint64{0},
 		stackByFP:    map[uint64]uint32{},
 		stackFPs:     []uint64{0},
-		seed:         maphash.MakeSeed(),
 	}
 }
 
@@ -153,6 +153,9 @@ func (d *dictionary) internFrame(f model.Frame) uint32 {
 	if !ok {
 		lid = uint32(len(d.locations))
 		d.locations = append(d.locations, lk)
+		// Computed here, not taken from ingest: a location's fingerprint
+		// must follow from its content whatever a caller sent.
+		d.locFPs = append(d.locFPs, model.FrameFP(f))
 		d.locByKey[lk] = lid
 	}
 	d.frameByKey[f] = lid
@@ -172,7 +175,7 @@ func (d *dictionary) internStack(parent, location uint32) uint32 {
 func (d *dictionary) addStack(k stackNode) uint32 {
 	id := uint32(len(d.stacks))
 	h := stackHash(d.stackHashes[k.parent], k.location)
-	fp := fpChain(d.stackFPs[k.parent], d.frameFP(d.frame(k.location)))
+	fp := fpChain(d.stackFPs[k.parent], d.locFPs[k.location])
 	d.stacks = append(d.stacks, k)
 	d.stackHashes = append(d.stackHashes, h)
 	d.stackFPs = append(d.stackFPs, fp)
@@ -182,11 +185,6 @@ func (d *dictionary) addStack(k stackNode) uint32 {
 	}
 	d.stackByFP[fp] = id
 	return id
-}
-
-// frameFP fingerprints a frame's content.
-func (d *dictionary) frameFP(f model.Frame) uint64 {
-	return maphash.Comparable(d.seed, f)
 }
 
 // fpChain extends a stack's fingerprint by one (callee) frame.
@@ -277,7 +275,9 @@ func loadDictionary(ctx context.Context, db *sql.DB) (*dictionary, error) {
 			}
 			d.locations = append(d.locations, k)
 			d.locByKey[k] = id
-			d.frameByKey[d.frame(id)] = id
+			f := d.frame(id)
+			d.locFPs = append(d.locFPs, model.FrameFP(f))
+			d.frameByKey[f] = id
 			return d.expect(int(id) == len(d.locations)-1)
 		}},
 		{"stacks", "SELECT id, parent, location_id FROM stacks ORDER BY id", func(r *sql.Rows) error {

@@ -37,9 +37,15 @@ func (d *dictionary) intern(p *model.Profile) ids {
 // internRun holds one profile's scratch state.
 type internRun struct {
 	locs  []uint32 // per frame of the profile, its location id (0: not yet)
-	fps   []uint64 // per frame of the profile, its fingerprint, where hasFP
+	given []uint64 // the profile's StackSet.FrameFPs, if it has them
+	fps   []uint64 // else per frame of the profile, its fingerprint, where hasFP
 	hasFP []bool
 	seq   []uint32 // one stack's location ids, root first
+	// The last mapping and build ID hashed, and their model.StringFP: the
+	// frames of a profile mostly share one or a few objects.
+	mapping, buildID string
+	mapFPs           [2]uint64
+	mapSet           bool
 }
 
 // run looks p up; with insert it adds what is missing, else it stops at
@@ -60,7 +66,10 @@ func (r *internRun) run(d *dictionary, p *model.Profile, insert bool) (ids, bool
 		out.series = d.internSeries(out.typeID, cloneLabels(p.Labels))
 	}
 	r.locs = resize(r.locs, len(p.Stacks.Frames))
-	if n := len(p.Stacks.Frames); cap(r.fps) < n {
+	r.given = nil
+	if n := len(p.Stacks.Frames); n > 0 && len(p.Stacks.FrameFPs) == n {
+		r.given = p.Stacks.FrameFPs // ingest hashed the frames already
+	} else if cap(r.fps) < n {
 		r.fps, r.hasFP = make([]uint64, n), make([]bool, n)
 	} else {
 		r.fps, r.hasFP = r.fps[:n], r.hasFP[:n]
@@ -80,11 +89,7 @@ func (r *internRun) run(d *dictionary, p *model.Profile, insert bool) (ids, bool
 func (r *internRun) stack(d *dictionary, frames []model.Frame, st []int32, insert bool) (uint32, bool) {
 	var fp uint64
 	for j := len(st) - 1; j >= 0; j-- {
-		f := st[j]
-		if !r.hasFP[f] {
-			r.fps[f], r.hasFP[f] = d.frameFP(frames[f]), true
-		}
-		fp = fpChain(fp, r.fps[f])
+		fp = fpChain(fp, r.frameFP(frames, st[j]))
 	}
 	if id, ok := d.stackByFP[fp]; ok {
 		return id, true
@@ -95,6 +100,28 @@ func (r *internRun) stack(d *dictionary, frames []model.Frame, st []int32, inser
 	return r.newStack(d, frames, st)
 }
 
+// frameFP returns the fingerprint of frame f: the one ingest gave, else
+// computed once per profile.
+func (r *internRun) frameFP(frames []model.Frame, f int32) uint64 {
+	if r.given != nil {
+		return r.given[f]
+	}
+	if !r.hasFP[f] {
+		r.fps[f], r.hasFP[f] = r.computeFP(&frames[f]), true
+	}
+	return r.fps[f]
+}
+
+// computeFP is model.FrameFP, hashing the mapping's strings only when
+// they change from one frame to the next.
+func (r *internRun) computeFP(f *model.Frame) uint64 {
+	if !r.mapSet || f.Mapping != r.mapping || f.BuildID != r.buildID {
+		r.mapping, r.buildID, r.mapSet = f.Mapping, f.BuildID, true
+		r.mapFPs = [2]uint64{model.StringFP(f.Mapping), model.StringFP(f.BuildID)}
+	}
+	return model.FrameFPOf(model.StringFP(f.Function), model.StringFP(f.File), r.mapFPs[0], r.mapFPs[1], f.Line, f.Inlined, f.Address)
+}
+
 // newStack adds a stack the fingerprint did not know; d.mu is held for
 // writing.
 func (r *internRun) newStack(d *dictionary, frames []model.Frame, st []int32) (uint32, bool) {
@@ -102,6 +129,7 @@ func (r *internRun) newStack(d *dictionary, frames []model.Frame, st []int32) (u
 	for j := len(st) - 1; j >= 0; j-- { // root first
 		f := st[j]
 		if r.locs[f] == 0 {
+			// By content, not fingerprint: two frames never share a location.
 			loc, ok := d.lookupFrame(frames[f])
 			if !ok {
 				loc = d.internFrame(cloneFrame(frames[f]))

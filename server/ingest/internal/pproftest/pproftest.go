@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/google/pprof/profile"
+	"github.com/klauspost/compress/zstd"
 )
 
 // Config shapes a generated profile. Zero fields take the defaults of
@@ -144,7 +145,8 @@ func addProcess(r *rand.Rand, p *profile.Profile, c Config, proc int) {
 	}
 }
 
-// Encode returns p as the agent sends it: gzip-compressed.
+// Encode returns p gzip-compressed, as pprof writes it (and as the agent
+// sent it before zstd).
 func Encode(p *profile.Profile) []byte {
 	var buf bytes.Buffer
 	if err := p.Write(&buf); err != nil {
@@ -160,4 +162,15 @@ func EncodeUncompressed(p *profile.Profile) []byte {
 		panic(err)
 	}
 	return buf.Bytes()
+}
+
+// EncodeZstd returns p as the agent sends it (docs/wire.md): compressed
+// with zstd at the fastest level.
+func EncodeZstd(p *profile.Profile) []byte {
+	enc, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedFastest))
+	if err != nil {
+		panic(err)
+	}
+	defer enc.Close()
+	return enc.EncodeAll(EncodeUncompressed(p), nil)
 }
