@@ -109,13 +109,10 @@ func run(ctx context.Context, args []string) error {
 	fs.IntVar(&o.stacks, "stacks", 20000, "distinct stacks in the universe")
 	fs.DurationVar(&o.settle, "settle", 20*time.Second, "after ingest, the store is settled when its size and the server's CPU have been still this long")
 	fs.DurationVar(&o.settleTimeout, "settle-timeout", 20*time.Minute, "give up waiting for maintenance after this long")
-	// DuckDB's limit, not the process's: the Go runtime (dictionaries,
-	// request buffers: about 235 MiB for 1,000 nodes) comes on top, and
-	// DuckDB fills its buffer pool up to its limit, and a little past it,
-	// when compaction sorts a closed hour while ingest goes on. With 1GB
-	// the server peaked at 1.33 GiB, with 640MB at 1.07 GiB (DuckDB about
-	// 840 MiB of it).
-	fs.StringVar(&o.memoryLimit, "memory-limit", "640MB", "the server's --memory-limit (DuckDB's share of the 1 GiB RSS target)")
+	// DuckDB's limit, not the process's; empty runs the server with its
+	// default (512MB). Values are one packed row per profile, so DuckDB
+	// holds far less than when it sorted a row per stack value.
+	fs.StringVar(&o.memoryLimit, "memory-limit", "", "the server's --memory-limit (DuckDB's share of the 1 GiB RSS target; empty: the server's default)")
 	fs.DurationVar(&o.maintenance, "maintenance-interval", 5*time.Second, "the server's --maintenance-interval")
 	fs.StringVar(&o.profileDir, "profile-dir", "", "save Go CPU profiles of the server (during ingest and the merge queries) here")
 	fs.BoolVar(&o.breakdown, "breakdown", true, "after stopping the server, open the store read-only and report where the bytes are")
@@ -203,8 +200,11 @@ func run(ctx context.Context, args []string) error {
 		len(u.funcs), len(u.locs), len(u.stacks), rp.Gen.PrefixNodes, len(f.groups), o.variants, rp.Gen.Wall.Round(time.Millisecond))
 
 	// Start the server.
-	srv, err := startServer(ctx, o.flightrec, storeDir, filepath.Join(o.dataDir, "server.log"),
-		[]string{"--maintenance-interval", o.maintenance.String(), "--memory-limit", o.memoryLimit})
+	serverArgs := []string{"--maintenance-interval", o.maintenance.String()}
+	if o.memoryLimit != "" {
+		serverArgs = append(serverArgs, "--memory-limit", o.memoryLimit)
+	}
+	srv, err := startServer(ctx, o.flightrec, storeDir, filepath.Join(o.dataDir, "server.log"), serverArgs)
 	if err != nil {
 		return err
 	}

@@ -48,7 +48,7 @@ type dictionary struct {
 	// (model.FrameFP, which ingest computes as it builds frames) root
 	// first. A 64-bit fingerprint identifies a stack among millions with a
 	// collision probability below 1e-7; that is the trade for ingest speed.
-	stackByFP map[uint64]uint32
+	stackByFP fpIndex
 	stackFPs  []uint64 // per stack id
 
 	// persisted counts, per table, the entries already written: ids are
@@ -94,7 +94,6 @@ func newDictionary() *dictionary {
 		stackByKey:   map[stackNode]uint32{},
 		stackByHash:  map[uint64]uint32{},
 		stackHashes:  []uint64{0},
-		stackByFP:    map[uint64]uint32{},
 		stackFPs:     []uint64{0},
 	}
 }
@@ -183,7 +182,7 @@ func (d *dictionary) addStack(k stackNode) uint32 {
 	if _, taken := d.stackByHash[h]; !taken {
 		d.stackByHash[h] = id // on a collision the first keeps the slot; stackIs checks
 	}
-	d.stackByFP[fp] = id
+	d.stackByFP.put(fp, id)
 	return id
 }
 

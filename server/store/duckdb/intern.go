@@ -91,7 +91,7 @@ func (r *internRun) stack(d *dictionary, frames []model.Frame, st []int32, inser
 	for j := len(st) - 1; j >= 0; j-- {
 		fp = fpChain(fp, r.frameFP(frames, st[j]))
 	}
-	if id, ok := d.stackByFP[fp]; ok {
+	if id, ok := d.stackByFP.get(fp); ok {
 		return id, true
 	}
 	if !insert {
