@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/google/pprof/profile"
+	"github.com/klauspost/compress/zstd"
 
 	"github.com/flightrec/flightrec/internal/testenv"
 	"github.com/flightrec/flightrec/internal/testworkload"
@@ -666,8 +667,8 @@ func (r *receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		reject("read body: %v", err)
 	case req.Method != http.MethodPost || req.URL.Path != "/api/v1/ingest/agent":
 		reject("%s %s, want POST /api/v1/ingest/agent", req.Method, req.URL.Path)
-	case req.Header.Get("Content-Encoding") != "gzip" || !bytes.HasPrefix(body, []byte{0x1f, 0x8b}):
-		reject("Content-Encoding %q, body starts %x: want gzip", req.Header.Get("Content-Encoding"), body[:min(2, len(body))])
+	case req.Header.Get("Content-Encoding") != "zstd" || !bytes.HasPrefix(body, []byte{0x28, 0xb5, 0x2f, 0xfd}):
+		reject("Content-Encoding %q, body starts %x: want zstd", req.Header.Get("Content-Encoding"), body[:min(4, len(body))])
 	case req.Header.Get("Content-Type") != "application/vnd.google.protobuf":
 		reject("Content-Type %q", req.Header.Get("Content-Type"))
 	case in.key == "":
@@ -678,7 +679,12 @@ func (r *receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	case r.keys[in.key]:
 		reject("Idempotency-Key %q reused for a second profile", in.key)
 	default:
-		p, err := profile.ParseData(body)
+		raw, err := zstdDecode(body)
+		if err != nil {
+			reject("zstd: %v", err)
+			return
+		}
+		p, err := profile.ParseData(raw)
 		if err != nil {
 			reject("parse profile: %v", err)
 			return
@@ -786,4 +792,14 @@ func TestRunShipsToReceiver(t *testing.T) {
 		t.Logf("final profile covers %v", time.Duration(profiles[0].DurationNanos).Round(time.Millisecond))
 		checkGosplit(t, profiles, node)
 	})
+}
+
+// zstdDecode inflates a body of the agent's wire format (docs/wire.md).
+func zstdDecode(b []byte) ([]byte, error) {
+	d, err := zstd.NewReader(nil, zstd.WithDecoderConcurrency(1))
+	if err != nil {
+		return nil, err
+	}
+	defer d.Close()
+	return d.DecodeAll(b, nil)
 }

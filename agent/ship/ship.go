@@ -46,7 +46,7 @@ func (c *Config) defaults() {
 	}
 }
 
-// Payload is one gzipped pprof covering one reporting interval.
+// Payload is one compressed pprof (Encoder) covering one reporting interval.
 type Payload struct {
 	Body []byte
 	seq  uint64
@@ -213,7 +213,7 @@ func (s *Shipper) send(ctx context.Context, p Payload) error {
 		return err
 	}
 	req.Header.Set("Content-Type", "application/vnd.google.protobuf")
-	req.Header.Set("Content-Encoding", "gzip")
+	req.Header.Set("Content-Encoding", ContentEncoding)
 	req.Header.Set("Idempotency-Key", fmt.Sprintf("%s-%d", s.cfg.AgentID, p.seq))
 	if s.cfg.Token != "" {
 		req.Header.Set("Authorization", "Bearer "+s.cfg.Token)

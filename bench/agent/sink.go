@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/google/pprof/profile"
+	"github.com/klauspost/compress/zstd"
 )
 
 // sink is the receiving end of the agent's wire protocol (docs/wire.md): it
@@ -17,6 +18,7 @@ import (
 type sink struct {
 	srv *http.Server
 	url string
+	zd  *zstd.Decoder // the agent sends zstd; DecodeAll is safe concurrently
 
 	mu    sync.Mutex
 	stats sinkStats
@@ -26,7 +28,7 @@ type sink struct {
 type sinkStats struct {
 	Profiles   int   // distinct profiles (by Idempotency-Key) answered 200
 	Duplicates int   // requests repeating a key already received (retries)
-	Bytes      int64 // request bodies, as sent (gzip), duplicates included
+	Bytes      int64 // request bodies, as sent (zstd), duplicates included
 	Samples    int64 // sum of samples/count over the distinct profiles
 	Bad        int   // bodies that did not decode as pprof, or without a key
 }
@@ -36,7 +38,12 @@ func startSink() (*sink, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &sink{url: "http://" + ln.Addr().String(), keys: map[string]bool{}}
+	zd, err := zstd.NewReader(nil)
+	if err != nil {
+		ln.Close()
+		return nil, err
+	}
+	s := &sink{url: "http://" + ln.Addr().String(), zd: zd, keys: map[string]bool{}}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /api/v1/ingest/agent", s.ingest)
 	s.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
@@ -61,6 +68,10 @@ func (s *sink) ingest(w http.ResponseWriter, r *http.Request) {
 	key := r.Header.Get("Idempotency-Key")
 	bad := key == ""
 	var samples int64
+	sent := len(body)
+	if raw, err := s.zd.DecodeAll(body, nil); err == nil {
+		body = raw
+	} // else: gzip or plain, which profile.Parse reads
 	if p, err := profile.Parse(bytes.NewReader(body)); err != nil {
 		bad = true
 	} else {
@@ -72,7 +83,7 @@ func (s *sink) ingest(w http.ResponseWriter, r *http.Request) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.stats.Bytes += int64(len(body))
+	s.stats.Bytes += int64(sent)
 	if bad {
 		s.stats.Bad++
 	}

@@ -2,9 +2,9 @@ package main
 
 import (
 	"context"
+	"runtime"
 	"runtime/debug"
 	"runtime/metrics"
-	"time"
 )
 
 // adaptMemoryLimit holds the soft memory limit at base while the live heap
@@ -13,17 +13,17 @@ import (
 // CPU, the runtime's cap) and reclaim nothing. A node with many processes
 // and large binaries to symbolize can need more live heap than base. It
 // returns when ctx is done.
-func adaptMemoryLimit(ctx context.Context, base int64, every time.Duration) {
+//
+// The live heap is only measured anew by a collection, so the limit is
+// revisited after each one rather than on a timer: between collections an
+// idle agent has nothing to wake up for (a ticker cost two thread wake-ups
+// a second, most of the agent's cost on a quiet node).
+func adaptMemoryLimit(ctx context.Context, base int64) {
+	collected := make(chan struct{}, 1)
+	afterEachGC(ctx, collected)
 	sample := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
-	t := time.NewTicker(every)
-	defer t.Stop()
 	limit := base
 	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
 		metrics.Read(sample)
 		if sample[0].Value.Kind() != metrics.KindUint64 {
 			return // not this runtime's metric: keep base
@@ -32,7 +32,32 @@ func adaptMemoryLimit(ctx context.Context, base int64, every time.Duration) {
 			limit = want
 			debug.SetMemoryLimit(limit)
 		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-collected:
+		}
 	}
+}
+
+// gcSentinel is garbage by design: its cleanup runs after the collection
+// that finds it. It holds a pointer so that it is not a tiny allocation,
+// whose cleanup could wait for its neighbours in the same block.
+type gcSentinel struct{ _ *byte }
+
+// afterEachGC signals c (without blocking) after every garbage collection
+// until ctx is done.
+func afterEachGC(ctx context.Context, c chan<- struct{}) {
+	runtime.AddCleanup(&gcSentinel{}, func(struct{}) {
+		if ctx.Err() != nil {
+			return
+		}
+		select {
+		case c <- struct{}{}:
+		default: // a signal is pending: one read of the heap serves both
+		}
+		afterEachGC(ctx, c)
+	}, struct{}{})
 }
 
 // memoryLimitFor is base, or what GOGC=100 lets the heap reach (twice the

@@ -36,7 +36,7 @@ func TestAdaptMemoryLimit(t *testing.T) {
 	runtime.GC()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
-	go func() { adaptMemoryLimit(ctx, base, 10*time.Millisecond); close(done) }()
+	go func() { adaptMemoryLimit(ctx, base); close(done) }()
 	deadline := time.Now().Add(5 * time.Second)
 	for debug.SetMemoryLimit(-1) <= 16<<20 && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond)
@@ -45,6 +45,34 @@ func TestAdaptMemoryLimit(t *testing.T) {
 	<-done
 	if got := debug.SetMemoryLimit(-1); got <= 16<<20 {
 		t.Errorf("limit %d MiB with 16 MiB live on a base of 4 MiB: the collector would run back to back", got>>20)
+	}
+	runtime.KeepAlive(live)
+}
+
+// TestAdaptMemoryLimitFollowsGC grows the live heap after the adapter
+// started: the next collection, not a timer, must raise the limit.
+func TestAdaptMemoryLimitFollowsGC(t *testing.T) {
+	old := debug.SetMemoryLimit(-1)
+	defer debug.SetMemoryLimit(old)
+	const base = 4 << 20
+	debug.SetMemoryLimit(base)
+	runtime.GC()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { adaptMemoryLimit(ctx, base); close(done) }()
+	live := make([][]byte, 16)
+	for i := range live {
+		live[i] = make([]byte, 1<<20)
+	}
+	runtime.GC()
+	deadline := time.Now().Add(5 * time.Second)
+	for debug.SetMemoryLimit(-1) <= 16<<20 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	cancel()
+	<-done
+	if got := debug.SetMemoryLimit(-1); got <= 16<<20 {
+		t.Errorf("limit %d MiB after a collection found 16 MiB live on a base of 4 MiB", got>>20)
 	}
 	runtime.KeepAlive(live)
 }

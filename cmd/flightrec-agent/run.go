@@ -90,7 +90,7 @@ func runAgent(ctx context.Context, args []string, stderr io.Writer) error {
 		// The flight recorder's ring is off the heap (agent/recorder's
 		// arena); its stack cache and everything else the agent holds
 		// count in the live heap that the limit follows.
-		go adaptMemoryLimit(ctx, memoryLimit, time.Second)
+		go adaptMemoryLimit(ctx, memoryLimit)
 	}
 	var a *agent.Agent
 	cfg := agent.Config{Frequency: *freq, Interval: *interval, Node: *node, CacheDir: *cacheDir,
@@ -125,8 +125,9 @@ func runAgent(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 
 	log.Info("agent running", "server", *server, "frequency_hz", *freq, "interval", *interval, "node", *node)
+	var enc ship.Encoder // emit runs on the agent's one goroutine
 	err = a.Run(ctx, func(p *profile.Profile) {
-		body, err := ship.Encode(p)
+		body, err := enc.Encode(p)
 		if err != nil {
 			log.Error("encode profile", "err", err)
 			return

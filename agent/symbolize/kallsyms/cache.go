@@ -8,10 +8,20 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
 )
 
-// cacheMagic starts a cache file; the digit is the format version.
-const cacheMagic = "flightrec-kallsyms-1\n"
+// cacheMagic starts a cache file; the digit is the format version. Version
+// 2 aligns the arrays, so that a mapped cache is used in place.
+const cacheMagic = "flightrec-kallsyms-2\n"
+
+// cacheFile is the cache's name in its directory. It carries the format
+// version, so that agents of two versions on one node (a rolling upgrade,
+// an A/B benchmark) do not overwrite each other's cache on every start.
+const cacheFile = "kallsyms.v2.cache"
 
 // LoadCached returns the running kernel's symbols, from dir when a cache
 // there was written during this boot with the same modules loaded, else
@@ -21,12 +31,10 @@ const cacheMagic = "flightrec-kallsyms-1\n"
 // to the real file: the cache can only save time, never change an answer.
 func LoadCached(dir string) (*Table, error) {
 	key, keyErr := cacheKey()
-	path := filepath.Join(dir, "kallsyms.cache")
+	path := filepath.Join(dir, cacheFile)
 	if keyErr == nil && dir != "" {
-		if b, err := os.ReadFile(path); err == nil {
-			if t, err := decodeCache(b, key); err == nil {
-				return t, nil
-			}
+		if t, err := mapCache(path, key); err == nil {
+			return t, nil
 		}
 	}
 	t, err := Load()
@@ -36,6 +44,41 @@ func LoadCached(dir string) (*Table, error) {
 	if err := writeCache(dir, path, key, t); err != nil {
 		return t, nil // the symbols are good; only the next start is slower
 	}
+	return t, nil
+}
+
+// mapCache maps the cache file and uses its arrays in place: copying ~5 MB
+// onto the heap cost more CPU than the few lookups a node makes, and kept
+// the heap (and the collector's work) larger for the agent's whole life.
+// The mapping goes when the table does; nothing else refers to it (Lookup
+// returns copies). writeCache replaces the file by rename, never in place,
+// so a mapped file does not change under a reader.
+func mapCache(path string, key []byte) (*Table, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("stat kallsyms cache: %w", err)
+	}
+	if st.Size() <= int64(len(cacheMagic)) || !st.Mode().IsRegular() {
+		return nil, errBadCache
+	}
+	data, err := unix.Mmap(int(f.Fd()), 0, int(st.Size()), unix.PROT_READ, unix.MAP_PRIVATE)
+	if err != nil {
+		return nil, fmt.Errorf("map kallsyms cache: %w", err)
+	}
+	t, err := decodeCache(data, key)
+	if err != nil {
+		_ = unix.Munmap(data)
+		return nil, err
+	}
+	// The check read every address and name reference; the page cache
+	// keeps them, and a lookup faults in only the pages it reads.
+	_ = unix.Madvise(data, unix.MADV_DONTNEED)
+	runtime.AddCleanup(t, func(b []byte) { _ = unix.Munmap(b) }, data)
 	return t, nil
 }
 
@@ -75,8 +118,10 @@ func writeCache(dir, path string, key []byte, t *Table) error {
 	return os.Rename(tmp.Name(), path)
 }
 
-// encodeCache lays the table out as: magic, key, counts, then the arrays,
-// the name blocks and the module names, little-endian.
+// encodeCache lays the table out as: magic, key, counts, zeros up to a
+// multiple of 8 bytes, then the arrays (addresses, names, modules: each
+// aligned for its element size), the name blocks and the module names,
+// little-endian.
 func encodeCache(key []byte, t *Table) []byte {
 	var b bytes.Buffer
 	b.WriteString(cacheMagic)
@@ -85,6 +130,7 @@ func encodeCache(key []byte, t *Table) []byte {
 	for _, n := range []int{t.n, len(t.addrs), len(t.mods), len(t.blob), len(t.modules)} {
 		b.Write(le.AppendUint64(nil, uint64(n)))
 	}
+	b.Write(make([]byte, padTo8(b.Len())))
 	for _, a := range t.addrs {
 		b.Write(le.AppendUint64(nil, a))
 	}
@@ -102,6 +148,9 @@ func encodeCache(key []byte, t *Table) []byte {
 	}
 	return b.Bytes()
 }
+
+// padTo8 is how many bytes take offset n to a multiple of 8.
+func padTo8(n int) int { return -n & 7 }
 
 func putBytes(b *bytes.Buffer, p []byte) {
 	b.Write(binary.LittleEndian.AppendUint64(nil, uint64(len(p))))
@@ -136,6 +185,10 @@ func (r *cacheReader) u64() uint64 {
 
 func (r *cacheReader) bytes() []byte { return r.take(r.u64()) }
 
+// decodeCache reads encodeCache's layout from b, failing on any
+// inconsistency. The table refers to b: its arrays are b's bytes when they
+// are aligned (as in a mapped file) and the host is little-endian, and its
+// name blocks always are.
 func decodeCache(b, key []byte) (*Table, error) {
 	if !bytes.HasPrefix(b, []byte(cacheMagic)) {
 		return nil, errBadCache
@@ -145,33 +198,51 @@ func decodeCache(b, key []byte) (*Table, error) {
 		return nil, fmt.Errorf("kallsyms cache is from another boot or module set")
 	}
 	n, nAddrs, nMods, nBlob, nModules := r.u64(), r.u64(), r.u64(), r.u64(), r.u64()
+	r.take(uint64(padTo8(len(b) - len(r.b))))
 	if r.err != nil || nAddrs > uint64(len(r.b))/12 || (nMods != 0 && nMods != nAddrs) || nBlob > 1<<16 || nModules > 1<<16 {
 		return nil, errBadCache
 	}
-	t := &Table{n: int(n), addrs: make([]uint64, nAddrs), names: make([]uint32, nAddrs)}
+	t := &Table{n: int(n)}
 	le := binary.LittleEndian
-	for i := range t.addrs {
-		t.addrs[i] = r.u64()
-	}
-	for i, p := 0, r.take(4*nAddrs); p != nil && i < len(t.names); i++ {
-		t.names[i] = le.Uint32(p[4*i:])
-	}
+	t.addrs = view(r.take(8*nAddrs), le.Uint64)
+	t.names = view(r.take(4*nAddrs), le.Uint32)
 	if nMods > 0 {
-		t.mods = make([]uint16, nMods)
-		for i, p := 0, r.take(2*nMods); p != nil && i < len(t.mods); i++ {
-			t.mods[i] = le.Uint16(p[2*i:])
-		}
+		t.mods = view(r.take(2*nMods), le.Uint16)
 	}
 	for i := uint64(0); i < nBlob && r.err == nil; i++ {
-		t.blob = append(t.blob, bytes.Clone(r.bytes()))
+		t.blob = append(t.blob, r.bytes())
 	}
 	for i := uint64(0); i < nModules && r.err == nil; i++ {
 		t.modules = append(t.modules, string(r.bytes()))
 	}
-	if r.err != nil || len(r.b) != 0 || !t.consistent() {
+	if r.err != nil || len(r.b) != 0 || uint64(len(t.addrs)) != nAddrs || !t.consistent() {
 		return nil, errBadCache
 	}
 	return t, nil
+}
+
+// littleEndian reports whether this host stores integers as the cache does.
+func littleEndian() bool {
+	x := uint16(1)
+	return *(*byte)(unsafe.Pointer(&x)) == 1
+}
+
+// view returns p as little-endian Ts: in place when p is aligned for T and
+// the host is little-endian, else decoded into a copy with get.
+func view[T uint16 | uint32 | uint64](p []byte, get func([]byte) T) []T {
+	size := int(unsafe.Sizeof(T(0)))
+	n := len(p) / size
+	if n == 0 {
+		return []T{}
+	}
+	if littleEndian() && uintptr(unsafe.Pointer(&p[0]))%uintptr(size) == 0 {
+		return unsafe.Slice((*T)(unsafe.Pointer(&p[0])), n)
+	}
+	out := make([]T, n)
+	for i := range out {
+		out[i] = get(p[size*i:])
+	}
+	return out
 }
 
 // consistent checks what Lookup relies on, so a damaged cache is rejected

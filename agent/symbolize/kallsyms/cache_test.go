@@ -48,9 +48,23 @@ func TestCacheRoundTrip(t *testing.T) {
 	bad := append([]byte(nil), enc...)
 	bad[len(bad)-3] ^= 0xff // inside a name or module: may be fine; flip an address instead
 	addrAt := len(cacheMagic) + 8 + len(key) + 5*8
+	addrAt += padTo8(addrAt)
 	copy(bad[addrAt:], []byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff})
 	if _, err := decodeCache(bad, key); err == nil {
 		t.Error("a cache with unsorted addresses was accepted")
+	}
+	// Misaligned (as a buffer at an odd address would be): decoded by copy,
+	// with the same answers.
+	odd := append(make([]byte, 1, len(enc)+1), enc...)[1:]
+	copied, err := decodeCache(odd, key)
+	if err != nil {
+		t.Fatalf("misaligned cache: %v", err)
+	}
+	for _, addr := range []uint64{0xffffffff81000104, 0xffffffffc0000105, 0x1000} {
+		wn, wm, wok := orig.Lookup(addr)
+		if gn, gm, gok := copied.Lookup(addr); wn != gn || wm != gm || wok != gok {
+			t.Errorf("misaligned: Lookup(%#x) = %q %q %v, want %q %q %v", addr, gn, gm, gok, wn, wm, wok)
+		}
 	}
 }
 
@@ -65,7 +79,7 @@ func TestLoadCachedLive(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := os.Stat(filepath.Join(dir, "kallsyms.cache")); err != nil {
+	if _, err := os.Stat(filepath.Join(dir, cacheFile)); err != nil {
 		t.Fatalf("no cache written: %v", err)
 	}
 	second, err := LoadCached(dir)
