@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/google/pprof/profile"
 
@@ -90,6 +91,7 @@ func benchScratch(b *testing.B, encode func(*profile.Profile) []byte) {
 			body := encode(pproftest.Agent(pproftest.Config{Processes: procs}))
 			b.SetBytes(int64(len(body)))
 			b.ReportAllocs()
+			cpu := startCPU()
 			for b.Loop() {
 				s := NewScratch()
 				if err := s.Decode(body, 64<<20); err != nil {
@@ -100,6 +102,7 @@ func benchScratch(b *testing.B, encode func(*profile.Profile) []byte) {
 				}
 				s.Release()
 			}
+			cpu.report(b)
 		})
 	}
 }
@@ -109,6 +112,7 @@ func BenchmarkScratchDecode(b *testing.B) {
 	raw := pproftest.EncodeUncompressed(pproftest.Agent(pproftest.Config{}))
 	b.SetBytes(int64(len(raw)))
 	b.ReportAllocs()
+	cpu := startCPU()
 	for b.Loop() {
 		s := NewScratch()
 		if err := s.Decode(raw, 64<<20); err != nil {
@@ -116,6 +120,7 @@ func BenchmarkScratchDecode(b *testing.B) {
 		}
 		s.Release()
 	}
+	cpu.report(b)
 }
 
 // BenchmarkScratchConvert converts the decoded protobuf.
@@ -124,14 +129,18 @@ func BenchmarkScratchConvert(b *testing.B) {
 	b.ReportAllocs()
 	s := NewScratch()
 	b.StopTimer()
+	var cpu time.Duration // while timed: Convert's
 	for range b.N {
 		if err := s.Decode(raw, 64<<20); err != nil {
 			b.Fatal(err)
 		}
 		b.StartTimer()
+		t0 := processCPU()
 		if _, _, err := s.Convert(Options{}); err != nil {
 			b.Fatal(err)
 		}
+		cpu += processCPU() - t0
 		b.StopTimer()
 	}
+	b.ReportMetric(float64(cpu)/float64(b.N), "cpu-ns/op")
 }

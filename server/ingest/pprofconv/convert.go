@@ -87,9 +87,9 @@ type converter struct {
 	stacks stackTable
 	sets   labelSets
 
-	sampleSets []int32 // per sample: its label set (check)
-	depths     []int32 // per sample: its frames (check)
-	totals     []int64 // per sample type (check)
+	sampleSets   []int32 // per sample: its label set (check)
+	sampleStacks []int32 // per sample: its stack (check)
+	totals       []int64 // per sample type (check)
 
 	series   []series
 	refs     []int32             // per (label set, type): series index + 1
@@ -166,6 +166,7 @@ func (c *converter) convert(opt Options) ([]*model.Profile, Stats, error) {
 	// Sets are at most samples, and every sample has a value per type:
 	// refs is smaller than the values decoded.
 	c.refs = resize(c.refs, len(c.sets.sets)*len(c.names))
+	c.stackAt = resize(c.stackAt, len(c.stacks.spans))
 	for i, s := range c.t.samples {
 		c.add(i, s)
 	}
@@ -212,16 +213,10 @@ func (c *converter) add(i int, s sample) {
 	set := c.sampleSets[i]
 	c.stats.Conflicts += c.sets.sets[set].conflicts
 	c.stats.Reserved += c.sets.sets[set].reserved
-	stack := int32(-1)
+	stack := c.sampleStacks[i]
 	for j, v := range c.t.values[s.values.start:s.values.end] {
 		if v == 0 || c.names[j] == "" {
 			continue
-		}
-		if stack < 0 {
-			stack = c.stacks.add(&c.t, s, &c.frames, c.depths[i])
-			if int(stack) == len(c.stackAt) {
-				c.stackAt = append(c.stackAt, stackPos{})
-			}
 		}
 		c.addValue(c.seriesOf(j, set), stack, v)
 	}
@@ -299,8 +294,8 @@ func (c *converter) output(start time.Time, dur time.Duration) []*model.Profile 
 	n := len(c.order)
 	c.out.profiles = resize(c.out.profiles, n)
 	c.out.ptrs = resize(c.out.ptrs, n)
-	c.stamp = resize(c.stamp, len(c.frames.frames))
-	c.local = resize(c.local, len(c.frames.frames))
+	c.stamp = resize(c.stamp, len(c.frames.keys))
+	c.local = resize(c.local, len(c.frames.keys))
 	for i, si := range c.order {
 		sr := &c.series[si]
 		scale := gcdAll(sr.values)
@@ -327,25 +322,21 @@ func (c *converter) stackSet(gen uint32, sr *series, scale int64) model.StackSet
 	// fields through a pointer would reload them every time.
 	n := 0
 	for _, id := range sr.stacks {
-		n += int(c.stacks.depths[id])
+		n += c.stacks.spans[id].len()
 	}
 	ids := slices.Grow(o.ids, n)[:i0+n]
 	frames, fps, ends, w := o.frames, o.fps, c.ends[:0], i0
 	stamp, local := c.stamp, c.local
-	locSpans, locFrames := ft.locSpans, ft.locFrames
 	for _, id := range sr.stacks {
-		for _, loc := range c.stacks.stack(id) {
-			sp := locSpans[loc]
-			for _, f := range locFrames[sp.start:sp.end] {
-				if stamp[f] != gen {
-					stamp[f] = gen
-					local[f] = int32(len(frames) - f0)
-					frames = append(frames, ft.frames[f])
-					fps = append(fps, ft.fps[f])
-				}
-				ids[w] = local[f]
-				w++
+		for _, f := range c.stacks.stack(id) {
+			if stamp[f] != gen {
+				stamp[f] = gen
+				local[f] = int32(len(frames) - f0)
+				frames = append(frames, ft.frame(f))
+				fps = append(fps, ft.fps[f])
 			}
+			ids[w] = local[f]
+			w++
 		}
 		ends = append(ends, int32(w-i0))
 	}

@@ -20,26 +20,19 @@ import (
 // a function, rather than by hashing keys; a long chain overflows into a
 // map.
 //
-// Locations are equal when their frames are: a stack, as a sequence of
-// canonical locations, is then as unique as its frames (a location's last
-// frame is the only one not inlined, so frames split into locations one
-// way only).
-//
 // Each frame also gets its fingerprint (model.FrameFP), for the store:
 // computed from the hashes of its strings, which finding strings by text
 // computes anyway, so no string is hashed twice.
 type frameTable struct {
-	frames    []model.Frame
+	keys      []frameKey // per frame (see frame)
 	fps       []uint64   // per frame, its model.FrameFP
-	keys      []frameKey // per frame
 	next      []int32    // per frame: the next frame of its chain, -1 at the end
 	chains    []chain    // per canonical string index: the frames of that function name
 	index     map[frameKey]int32
 	locFrames []int32 // frames of every location, innermost first
 	locSpans  []span  // per location, its range of locFrames
-	locCanon  []int32 // per location: the first location with the same frames
-	single    []int32 // per frame: 1 + the first location of that frame alone
-	multi     map[string]int32
+	locFrame  []int32 // per location: its frame if it has one (most do), else -1
+	funcKeys  []funcKey
 
 	canon     []int32  // per string index: canonical index + 1, 0 until computed
 	valid     []string // per canonical index: the string made valid UTF-8
@@ -51,6 +44,10 @@ type frameTable struct {
 	mapTexts  [][2]string // per canonical mapping: file and build ID
 	mapFPs    [][2]uint64 // per canonical mapping: model.StringFP of file and build ID
 }
+
+// funcKey is a function's canonical name (its system name if the name
+// is empty) and file.
+type funcKey struct{ name, file int32 }
 
 // chain lists frames of one function name: first is 1 + the latest
 // frame, n how many (up to maxChain; more go to the index map).
@@ -73,14 +70,12 @@ type frameKey struct {
 }
 
 func (ft *frameTable) reset() {
-	ft.frames = ft.frames[:0]
 	ft.fps = ft.fps[:0]
 	ft.keys = ft.keys[:0]
 	ft.next = ft.next[:0]
 	ft.locFrames = ft.locFrames[:0]
 	ft.locSpans = ft.locSpans[:0]
-	ft.locCanon = ft.locCanon[:0]
-	clear(ft.multi)
+	ft.locFrame = ft.locFrame[:0]
 	ft.mapCanon = ft.mapCanon[:0]
 	ft.mapTexts = ft.mapTexts[:0]
 	ft.mapFPs = ft.mapFPs[:0]
@@ -103,37 +98,20 @@ func (ft *frameTable) build(t *tables) {
 	for _, m := range t.mappings {
 		ft.mapCanon = append(ft.mapCanon, ft.canonicalMapping(t, m.file, m.buildID))
 	}
+	ft.funcKeys = ft.funcKeys[:0]
+	for i := range t.functions {
+		ft.funcKeys = append(ft.funcKeys, ft.function(t, &t.functions[i]))
+	}
 	for i := range t.locations {
 		start := int32(len(ft.locFrames))
 		ft.location(t, &t.locations[i])
-		ft.locSpans = append(ft.locSpans, span{start, int32(len(ft.locFrames))})
-	}
-	ft.canonicalLocations()
-}
-
-// canonicalLocations finds, for each location, the first location with
-// the same frames.
-func (ft *frameTable) canonicalLocations() {
-	ft.single = resize(ft.single, len(ft.frames))
-	for i, sp := range ft.locSpans {
-		c := int32(i)
-		if fs := ft.locFrames[sp.start:sp.end]; len(fs) == 1 {
-			if first := ft.single[fs[0]]; first != 0 {
-				c = first - 1
-			} else {
-				ft.single[fs[0]] = c + 1
-			}
-		} else {
-			if ft.multi == nil {
-				ft.multi = map[string]int32{}
-			}
-			if first, ok := ft.multi[int32sKey(fs)]; ok {
-				c = first
-			} else {
-				ft.multi[int32sKey(fs)] = c // the key aliases locFrames, unchanged until reset
-			}
+		end := int32(len(ft.locFrames))
+		ft.locSpans = append(ft.locSpans, span{start, end})
+		one := int32(-1)
+		if end-start == 1 {
+			one = ft.locFrames[start]
 		}
-		ft.locCanon = append(ft.locCanon, c)
+		ft.locFrame = append(ft.locFrame, one)
 	}
 }
 
@@ -156,15 +134,23 @@ func (ft *frameTable) location(t *tables, loc *location) {
 	}
 	for j := loc.lines.start; j < loc.lines.end; j++ {
 		ln := &t.lines[j]
-		fn := &t.functions[ln.function]
-		name := fn.name
-		if t.strs[name] == "" {
-			name = fn.systemName
-		}
-		k.name, k.file = ft.canonical(t, name), ft.canonical(t, fn.filename)
+		fk := ft.funcKeys[ln.function]
+		k.name, k.file = fk.name, fk.file
 		k.line, k.inlined = ln.line, j < loc.lines.end-1
 		ft.locFrames = append(ft.locFrames, ft.intern(k))
 	}
+}
+
+// function returns the canonical name and file of fn. Functions are
+// canonicalized in one pass, in the order of the string table more or
+// less, rather than as lines name them, in no order: the lines' lookups
+// then read one small table instead of functions, strs and canon.
+func (ft *frameTable) function(t *tables, fn *function) funcKey {
+	name := fn.name
+	if t.strs[name] == "" {
+		name = fn.systemName
+	}
+	return funcKey{ft.canonical(t, name), ft.canonical(t, fn.filename)}
 }
 
 func (ft *frameTable) intern(k frameKey) int32 {
@@ -179,7 +165,7 @@ func (ft *frameTable) intern(k frameKey) int32 {
 			return id
 		}
 	}
-	id := int32(len(ft.frames))
+	id := int32(len(ft.keys))
 	if ch.n < maxChain {
 		ft.next = append(ft.next, ch.first-1)
 		ch.first, ch.n = id+1, ch.n+1
@@ -188,15 +174,21 @@ func (ft *frameTable) intern(k frameKey) int32 {
 		ft.index[k] = id
 	}
 	ft.keys = append(ft.keys, k)
-	mt := ft.mapTexts[k.mapping]
-	f := model.Frame{
-		Function: ft.valid[k.name], File: ft.valid[k.file], Line: k.line, Inlined: k.inlined,
-		Mapping: mt[0], BuildID: mt[1], Address: k.address,
-	}
-	ft.frames = append(ft.frames, f)
 	mfp := ft.mapFPs[k.mapping]
 	ft.fps = append(ft.fps, model.FrameFPOf(ft.strFPs[k.name], ft.strFPs[k.file], mfp[0], mfp[1], k.line, k.inlined, k.address))
 	return id
+}
+
+// frame returns frame f as the model has it. Frames are built only as
+// output needs them: a model.Frame is three times the size of its key,
+// and most are built once, for the one profile that uses them.
+func (ft *frameTable) frame(f int32) model.Frame {
+	k := &ft.keys[f]
+	mt := &ft.mapTexts[k.mapping]
+	return model.Frame{
+		Function: ft.valid[k.name], File: ft.valid[k.file], Line: k.line, Inlined: k.inlined,
+		Mapping: mt[0], BuildID: mt[1], Address: k.address,
+	}
 }
 
 // canonical returns the canonical index of string i, validating it the
@@ -275,49 +267,83 @@ func objectAddress(addr uint64, m *mapping) uint64 {
 	return addr - m.start + m.offset
 }
 
-// stackTable interns the stacks of one profile, as sequences of canonical
-// locations (frameTable), so that the samples of a stack merge and each
-// output profile refers to it by id.
+// stackTable interns the stacks of one profile, as sequences of frames,
+// so that the samples of a stack merge and each output profile refers to
+// it by id. Equal frame sequences are equal stacks: a location's frames
+// are inlined but for its last, so a sequence splits into locations one
+// way only. Keeping frames rather than locations lets the output copy a
+// stack's frames without looking up each location's.
 type stackTable struct {
-	locs   []int32 // every stack's canonical locations, leaf first
-	spans  []span  // per stack, its range of locs
-	depths []int32 // per stack, its frames
+	frames []int32 // every stack's frames, leaf first
+	spans  []span  // per stack, its range of frames
 	index  map[string]int32
 }
 
 func (st *stackTable) reset() {
-	clear(st.index) // its keys alias locs, about to be overwritten
-	st.locs = st.locs[:0]
+	clear(st.index) // its keys alias frames, about to be overwritten
+	st.frames = st.frames[:0]
 	st.spans = st.spans[:0]
-	st.depths = st.depths[:0]
 }
 
-// add interns the stack of sample s, of depth frames.
-func (st *stackTable) add(t *tables, s sample, ft *frameTable, depth int32) int32 {
-	start := len(st.locs)
+// add interns the stack of sample s and returns its id and depth (its
+// frames). A stack deeper than maxDepth is not interned: add returns -1
+// and its depth, having appended no more than maxDepth frames or one per
+// location of the sample, so a hostile sample (locations of many lines)
+// costs no more memory than the limit or its own size.
+func (st *stackTable) add(t *tables, s sample, ft *frameTable, maxDepth int) (int32, int) {
+	start := len(st.frames)
+	// Locals, and a location of one frame (most) read with one load: this
+	// loop runs once per location of every sample.
+	frames, locFrame, locSpans, locFrames := st.frames, ft.locFrame, ft.locSpans, ft.locFrames
 	for _, li := range t.sampleLocs[s.locs.start:s.locs.end] {
-		st.locs = append(st.locs, ft.locCanon[li])
+		if f := locFrame[li]; f >= 0 {
+			frames = append(frames, f) // at most one per location: checked below
+			continue
+		}
+		sp := locSpans[li]
+		if len(frames)-start+sp.len() > maxDepth { // before appending many
+			st.frames = frames[:start]
+			return -1, ft.depth(t, s)
+		}
+		for _, f := range locFrames[sp.start:sp.end] {
+			frames = append(frames, f)
+		}
 	}
-	if id, ok := st.index[int32sKey(st.locs[start:])]; ok {
-		st.locs = st.locs[:start]
-		return id
+	if len(frames)-start > maxDepth {
+		st.frames = frames[:start]
+		return -1, ft.depth(t, s)
+	}
+	st.frames = frames
+	depth := len(frames) - start
+	if id, ok := st.index[int32sKey(st.frames[start:])]; ok {
+		st.frames = st.frames[:start]
+		return id, depth
 	}
 	id := int32(len(st.spans))
-	st.spans = append(st.spans, span{int32(start), int32(len(st.locs))})
-	st.depths = append(st.depths, depth)
+	st.spans = append(st.spans, span{int32(start), int32(len(st.frames))})
 	if st.index == nil {
 		st.index = map[string]int32{}
 	}
-	// The key aliases locs, which only grows until reset: its bytes stay
-	// as they are (an append that moves locs leaves them behind).
-	st.index[int32sKey(st.locs[start:])] = id
-	return id
+	// The key aliases frames, which only grows until reset: its bytes stay
+	// as they are (an append that moves frames leaves them behind).
+	st.index[int32sKey(st.frames[start:])] = id
+	return id, depth
 }
 
-// stack returns the canonical locations of stack id.
+// stack returns the frames of stack id.
 func (st *stackTable) stack(id int32) []int32 {
 	sp := st.spans[id]
-	return st.locs[sp.start:sp.end]
+	return st.frames[sp.start:sp.end]
+}
+
+// depth returns the frames of sample s: one per line of its locations,
+// or one for a location without lines.
+func (ft *frameTable) depth(t *tables, s sample) int {
+	depth := 0
+	for _, li := range t.sampleLocs[s.locs.start:s.locs.end] {
+		depth += ft.locSpans[li].len()
+	}
+	return depth
 }
 
 // int32sKey returns the bytes of s as a string, for a map key, without

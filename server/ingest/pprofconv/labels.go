@@ -73,29 +73,30 @@ type labelText struct{ name, value string }
 // samples whose labels differ only in order or indexes share a set, its
 // sanitizing and its filter calls.
 type labelSets struct {
-	sets   []sampleSet
-	byText map[string]int32 // text key (textKey) → set
-	byIdx  map[string]int32 // the sample's labels (index pairs) → set
-	prev   []label          // the labels of the previous sample looked up
-	prevID int32            // their set + 1, 0 for none
-	texts  []labelText
-	seen   map[string]bool // names in texts, for samples with many labels
-	key    []byte
+	sets     []sampleSet
+	byText   map[string]int32 // text key (textKey) → set
+	byIdx    map[string]int32 // the sample's labels (index pairs) → set
+	prev     []label          // the labels of the previous sample looked up
+	prevSpan span             // and where they are in the tables
+	prevID   int32            // their set + 1, 0 for none
+	texts    []labelText
+	seen     map[string]bool // names in texts, for samples with many labels
+	key      []byte
 }
 
 func (ls *labelSets) reset() {
 	ls.sets = ls.sets[:0]
 	clear(ls.byText)
 	clear(ls.byIdx) // its keys alias the tables' labels, about to be overwritten
-	ls.prev, ls.prevID = nil, 0
+	ls.prev, ls.prevSpan, ls.prevID = nil, span{}, 0
 }
 
 // set returns the set of sample i's labels, checking them against lim the
 // first time the set is seen.
 func (ls *labelSets) set(t *tables, i int, s sample, base labels.Labels, lim Limits) (int32, error) {
 	labs := t.labels[s.labels.start:s.labels.end]
-	if ls.prevID != 0 && slices.Equal(labs, ls.prev) {
-		return ls.prevID - 1, nil
+	if ls.prevID != 0 && (s.labels == ls.prevSpan || slices.Equal(labs, ls.prev)) {
+		return ls.prevID - 1, nil // the decoder shares a run of equal labels (shareLabels)
 	}
 	id, ok := ls.byIdx[labelsKey(labs)]
 	if !ok {
@@ -108,7 +109,7 @@ func (ls *labelSets) set(t *tables, i int, s sample, base labels.Labels, lim Lim
 		}
 		ls.byIdx[labelsKey(labs)] = id
 	}
-	ls.prev, ls.prevID = labs, id+1
+	ls.prev, ls.prevSpan, ls.prevID = labs, s.labels, id+1
 	return id, nil
 }
 

@@ -52,7 +52,7 @@ func (l Limits) withDefaults() Limits {
 // pprof's CheckValid, was checked when it was decoded). It runs before any
 // output is built, so a rejected profile has no side effects (the label
 // filter, a cardinality limiter, is never consulted). Along the way it
-// builds the frame table and finds each sample's label set.
+// builds the frame table and finds each sample's stack and label set.
 func (c *converter) check() error {
 	t, lim := &c.t, c.lim
 	if len(t.samples) > lim.MaxSamples {
@@ -66,7 +66,7 @@ func (c *converter) check() error {
 	}
 	c.frames.build(t)
 	c.sampleSets = resize(c.sampleSets, len(t.samples))
-	c.depths = resize(c.depths, len(t.samples))
+	c.sampleStacks = resize(c.sampleStacks, len(t.samples))
 	c.totals = resize(c.totals, len(c.names))
 	frames := 0
 	for i, s := range t.samples {
@@ -110,18 +110,17 @@ func (c *converter) checkSample(i int, s sample) (int, error) {
 			kept++
 		}
 	}
-	depth := 0 // a location's frames: one per line, or one unsymbolized
-	for _, li := range t.sampleLocs[s.locs.start:s.locs.end] {
-		depth += c.frames.locSpans[li].len()
-	}
-	if depth > lim.MaxStackDepth {
+	// Interning the stack here, where its depth is checked, walks the
+	// sample's locations once for both.
+	stack, depth := c.stacks.add(t, s, &c.frames, lim.MaxStackDepth)
+	if stack < 0 {
 		return 0, Errorf(ErrTooLarge, "sample %d has %d frames, more than the limit of %d", i, depth, lim.MaxStackDepth)
 	}
 	set, err := c.sets.set(t, i, s, c.opt.Labels, lim)
 	if err != nil {
 		return 0, err
 	}
-	c.sampleSets[i], c.depths[i] = set, int32(depth)
+	c.sampleSets[i], c.sampleStacks[i] = set, stack
 	return depth * kept, nil
 }
 

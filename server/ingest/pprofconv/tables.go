@@ -2,6 +2,7 @@ package pprofconv
 
 import (
 	"fmt"
+	"math"
 )
 
 // tables is a pprof profile as flat tables that refer to each other by
@@ -23,11 +24,15 @@ type tables struct {
 	timeNanos     int64
 	durationNanos int64
 
-	samples    []sample
-	locIDs     []uint64 // every sample's location ids, as sent
-	sampleLocs []int32  // the same, as indexes into locations (resolve)
-	values     []int64  // every sample's values
-	labels     []label  // every sample's string labels
+	samples []sample
+	// sampleLocs holds every sample's location ids as sent, then (resolve)
+	// as indexes into locations. An id over math.MaxInt32 is kept as
+	// -1-i, its value in bigLocIDs[i]: real ids are small, and int32s
+	// halve the memory the decoder writes and resolve rewrites.
+	sampleLocs []int32
+	bigLocIDs  []uint64
+	values     []int64 // every sample's values
+	labels     []label // every sample's string labels
 
 	mappings  []mapping
 	locations []location
@@ -43,7 +48,7 @@ type tables struct {
 // valueType is a sample or period type: string indexes.
 type valueType struct{ typ, unit int64 }
 
-// sample is one pprof sample: ranges of locIDs/sampleLocs, values, labels.
+// sample is one pprof sample: ranges of sampleLocs, values, labels.
 type sample struct {
 	locs, values, labels span
 }
@@ -96,8 +101,8 @@ func (t *tables) reset() {
 		strs:        t.strs[:0],
 		sampleTypes: t.sampleTypes[:0],
 		samples:     t.samples[:0],
-		locIDs:      t.locIDs[:0],
 		sampleLocs:  t.sampleLocs[:0],
+		bigLocIDs:   t.bigLocIDs[:0],
 		values:      t.values[:0],
 		labels:      t.labels[:0],
 		mappings:    t.mappings[:0],
@@ -196,13 +201,17 @@ func (t *tables) resolveLocations() error {
 }
 
 func (t *tables) resolveSamples() error {
-	t.sampleLocs = resize(t.sampleLocs, len(t.locIDs))
-	for i, id := range t.locIDs {
+	dense := t.locationIdx
+	for i, x := range t.sampleLocs {
 		var li int32 = -1
-		if id < uint64(len(t.locationIdx)) {
-			li = t.locationIdx[id] - 1
-		} else if id != 0 {
-			li = t.lookup(idLocation, t.locationIdx, id)
+		if x >= 0 && int(x) < len(dense) {
+			li = dense[x] - 1
+		} else if x != 0 {
+			id := uint64(x)
+			if x < 0 {
+				id = t.bigLocIDs[-1-x]
+			}
+			li = t.lookup(idLocation, dense, id)
 		}
 		if li < 0 {
 			return fmt.Errorf("sample has nil location")
@@ -210,6 +219,16 @@ func (t *tables) resolveSamples() error {
 		t.sampleLocs[i] = li
 	}
 	return nil
+}
+
+// appendLocID appends a location id as sent to sampleLocs (see tables).
+func (t *tables) appendLocID(id uint64) {
+	if id > math.MaxInt32 {
+		t.bigLocIDs = append(t.bigLocIDs, id)
+		t.sampleLocs = append(t.sampleLocs, int32(-len(t.bigLocIDs)))
+		return
+	}
+	t.sampleLocs = append(t.sampleLocs, int32(id))
 }
 
 // resize returns s with length n, zeroed, reusing its memory if it can.

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"unsafe"
 
 	"google.golang.org/protobuf/encoding/protowire"
@@ -58,6 +59,9 @@ func uvarintLong(b []byte, i int) (uint64, int) {
 	if i+1 < len(b) && b[i+1] < 0x80 { // two bytes: ids and indexes up to 16383
 		return uint64(b[i]&0x7f) | uint64(b[i+1])<<7, i + 2
 	}
+	if i >= 0 && len(b)-i >= maxVarintLen {
+		return uvarint10(b[i:i+maxVarintLen:i+maxVarintLen], i)
+	}
 	var x uint64
 	for n := 0; n < 10; n++ {
 		if i+n >= len(b) {
@@ -65,6 +69,25 @@ func uvarintLong(b []byte, i int) (uint64, int) {
 		}
 		c := b[i+n]
 		x |= uint64(c&0x7f) << (7 * n)
+		if c < 0x80 {
+			return x, i + n + 1
+		}
+	}
+	return 0, -1
+}
+
+// maxVarintLen is the most bytes pprof reads of a varint.
+const maxVarintLen = 10
+
+// uvarint10 is uvarintLong where p, b[i:i+10], is whole: unrolled, with
+// one bounds check for the ten bytes rather than one per byte (addresses
+// and values are varints of three bytes or more).
+func uvarint10(p []byte, i int) (uint64, int) {
+	_ = p[9]
+	x := uint64(p[0] & 0x7f) // p[0] >= 0x80: uvarint read it otherwise
+	for n := 1; n < maxVarintLen; n++ {
+		c := uint64(p[n])
+		x |= (c & 0x7f) << (7 * n)
 		if c < 0x80 {
 			return x, i + n + 1
 		}
@@ -87,6 +110,17 @@ func bytesField(b []byte, i int) ([]byte, int, error) {
 		return nil, -1, errLength
 	}
 	return b[i : i+int(n) : i+int(n)], i + int(n), nil
+}
+
+// shortField is bytesField's inlined fast path, for a value shorter than
+// 128 bytes (lines, labels, most locations and functions): it returns
+// j < 0 for any other, which bytesField then reads.
+func shortField(b []byte, i int) (data []byte, j int) {
+	if i < len(b) && int(b[i]) < len(b)-i && b[i] < 0x80 {
+		j = i + 1 + int(b[i])
+		return b[i+1 : j : j], j
+	}
+	return nil, -1
 }
 
 // skipField skips the value at b[i:] of a field its message does not
@@ -129,6 +163,7 @@ type decoder struct {
 	lo, hi int64
 	// Optional string fields not kept: pprof looks up only the last value.
 	dropFrames, keepFrames, defaultSampleType, docURL int64
+	prevLabels                                        span // the last sample's labels (shareLabels)
 }
 
 func (d *decoder) str(i int64) {
@@ -194,7 +229,10 @@ func (d *decoder) profile(b []byte) error {
 				return errVarint
 			}
 		case wireBytes:
-			if data, i, err = bytesField(b, i); err != nil {
+			var j int
+			if data, j = shortField(b, i); j >= 0 {
+				i = j
+			} else if data, i, err = bytesField(b, i); err != nil {
 				return err
 			}
 		}
@@ -310,10 +348,16 @@ func varintFields(b []byte, f []uint64) error {
 				return errVarint
 			}
 			v := uint64(b[i])
-			if v < 0x80 {
+			switch {
+			case v < 0x80:
 				i++
-			} else if v, i = uvarintLong(b, i); i < 0 {
-				return errVarint
+			case i+1 < len(b) && b[i+1] < 0x80: // ids and string indexes, inlined
+				v = v&0x7f | uint64(b[i+1])<<7
+				i += 2
+			default:
+				if v, i = uvarintLong(b, i); i < 0 {
+					return errVarint
+				}
 			}
 			f[n] = v
 			continue
@@ -325,11 +369,39 @@ func varintFields(b []byte, f []uint64) error {
 	return nil
 }
 
+// twoVarints decodes a message that is exactly field 1 then field 2, both
+// varints: what pprof writes for most labels (key, str) and lines
+// (function_id, line). It is varintFields' result for such a message
+// without its loop; ok is false for any other message, which varintFields
+// then decodes.
+func twoVarints(b []byte) (f1, f2 uint64, ok bool) {
+	if len(b) < 4 || b[0] != byte(key(1, wireVarint)) {
+		return 0, 0, false
+	}
+	// One-byte varints inline, as in the other hot loops: uvarint is not
+	// inlined.
+	i := 2
+	if f1 = uint64(b[1]); f1 >= 0x80 {
+		if f1, i = uvarintLong(b, 1); i < 0 {
+			return 0, 0, false
+		}
+	}
+	if i+1 >= len(b) || b[i] != byte(key(2, wireVarint)) {
+		return 0, 0, false
+	}
+	if f2, i = uint64(b[i+1]), i+2; f2 >= 0x80 {
+		if f2, i = uvarintLong(b, i-1); i < 0 {
+			return 0, 0, false
+		}
+	}
+	return f1, f2, i == len(b)
+}
+
 // sample decodes a Sample: location ids (1), values (2), labels (3).
 func (d *decoder) sample(b []byte) error {
 	t := d.t
 	s := sample{
-		locs:   span{start: int32(len(t.locIDs))},
+		locs:   span{start: int32(len(t.sampleLocs))},
 		values: span{start: int32(len(t.values))},
 		labels: span{start: int32(len(t.labels))},
 	}
@@ -348,7 +420,7 @@ func (d *decoder) sample(b []byte) error {
 			if data, i, err = bytesField(b, i); err != nil {
 				return err
 			}
-			if t.locIDs, err = appendPacked(t.locIDs, data); err != nil {
+			if err = appendPackedLocIDs(t, data); err != nil {
 				return err
 			}
 		case key(2, wireBytes):
@@ -359,7 +431,10 @@ func (d *decoder) sample(b []byte) error {
 				return err
 			}
 		case key(3, wireBytes):
-			if data, i, err = bytesField(b, i); err != nil {
+			var j int
+			if data, j = shortField(b, i); j >= 0 {
+				i = j
+			} else if data, i, err = bytesField(b, i); err != nil {
 				return err
 			}
 			if err = d.label(data); err != nil {
@@ -369,7 +444,7 @@ func (d *decoder) sample(b []byte) error {
 			if v, i = uvarint(b, i); i < 0 {
 				return errVarint
 			}
-			t.locIDs = append(t.locIDs, v)
+			t.appendLocID(v)
 		case key(2, wireVarint):
 			if v, i = uvarint(b, i); i < 0 {
 				return errVarint
@@ -381,27 +456,57 @@ func (d *decoder) sample(b []byte) error {
 			}
 		}
 	}
-	if len(t.locIDs) > math.MaxInt32 || len(t.values) > math.MaxInt32 {
+	if len(t.sampleLocs) > math.MaxInt32 || len(t.values) > math.MaxInt32 {
 		return fmt.Errorf("more than %d locations or values in samples", math.MaxInt32)
 	}
-	s.locs.end, s.values.end, s.labels.end = int32(len(t.locIDs)), int32(len(t.values)), int32(len(t.labels))
+	s.locs.end, s.values.end, s.labels.end = int32(len(t.sampleLocs)), int32(len(t.values)), int32(len(t.labels))
+	s.labels = d.shareLabels(s.labels)
 	t.samples = append(t.samples, s)
 	return nil
 }
 
-// appendPacked appends the varints of a packed field: location ids, the
-// hottest loop of decoding.
-func appendPacked(dst []uint64, b []byte) ([]uint64, error) {
-	for i := 0; i < len(b); {
-		v := uint64(b[i])
-		if v < 0x80 {
-			i++
-		} else if v, i = uvarintLong(b, i); i < 0 {
-			return dst, errVarint
-		}
-		dst = append(dst, v)
+// shareLabels returns the previous sample's labels instead of labs, just
+// appended, when they are the same: an agent writes the same labels on
+// every sample of a process, and one copy of them stays in cache where
+// thousands would not.
+func (d *decoder) shareLabels(labs span) span {
+	t, prev := d.t, d.prevLabels
+	if labs.len() == 0 || labs.len() != prev.len() ||
+		!slices.Equal(t.labels[labs.start:labs.end], t.labels[prev.start:prev.end]) {
+		d.prevLabels = labs
+		return labs
 	}
-	return dst, nil
+	t.labels = t.labels[:labs.start]
+	return prev
+}
+
+// appendPackedLocIDs appends the location ids of a packed field to
+// t.sampleLocs: the hottest loop of decoding.
+func appendPackedLocIDs(t *tables, b []byte) error {
+	dst := t.sampleLocs
+	for i := 0; i < len(b); {
+		v := uint32(b[i])
+		switch {
+		case v < 0x80:
+			i++
+		case i+1 < len(b) && b[i+1] < 0x80: // ids up to 16383, inlined: the common case
+			v = v&0x7f | uint32(b[i+1])<<7
+			i += 2
+		default:
+			var id uint64
+			if id, i = uvarintLong(b, i); i < 0 {
+				t.sampleLocs = dst
+				return errVarint
+			}
+			t.sampleLocs = dst
+			t.appendLocID(id)
+			dst = t.sampleLocs
+			continue
+		}
+		dst = append(dst, int32(v))
+	}
+	t.sampleLocs = dst
+	return nil
 }
 
 func appendPackedInt(dst []int64, b []byte) ([]int64, error) {
@@ -422,7 +527,9 @@ func appendPackedInt(dst []int64, b []byte) ([]int64, error) {
 // is non-zero; only string labels are kept.
 func (d *decoder) label(b []byte) error {
 	var f [5]uint64 // by field number
-	if err := varintFields(b, f[:]); err != nil {
+	if k, str, ok := twoVarints(b); ok {
+		f[1], f[2] = k, str
+	} else if err := varintFields(b, f[:]); err != nil {
 		return err
 	}
 	k, str, num, unit := int64(f[1]), int64(f[2]), int64(f[3]), int64(f[4])
@@ -472,10 +579,16 @@ func (d *decoder) location(b []byte) error {
 				return errVarint
 			}
 			v := uint64(b[i])
-			if v < 0x80 {
+			switch {
+			case v < 0x80:
 				i++
-			} else if v, i = uvarintLong(b, i); i < 0 {
-				return errVarint
+			case i+1 < len(b) && b[i+1] < 0x80: // ids and string indexes, inlined
+				v = v&0x7f | uint64(b[i+1])<<7
+				i += 2
+			default:
+				if v, i = uvarintLong(b, i); i < 0 {
+					return errVarint
+				}
 			}
 			f[n] = v
 			continue
@@ -486,12 +599,16 @@ func (d *decoder) location(b []byte) error {
 			}
 			continue
 		}
-		var data []byte
-		if data, i, err = bytesField(b, i); err != nil {
+		data, j := shortField(b, i)
+		if j >= 0 {
+			i = j
+		} else if data, i, err = bytesField(b, i); err != nil {
 			return err
 		}
 		var lf [4]uint64 // Line: function_id (1), line (2), column (3)
-		if err := varintFields(data, lf[:]); err != nil {
+		if fn, ln, ok := twoVarints(data); ok {
+			lf[1], lf[2] = fn, ln
+		} else if err := varintFields(data, lf[:]); err != nil {
 			return err
 		}
 		t.lines = append(t.lines, line{functionID: lf[1], line: int64(lf[2])})
