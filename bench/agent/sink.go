@@ -14,7 +14,9 @@ import (
 )
 
 // sink is the receiving end of the agent's wire protocol (docs/wire.md): it
-// accepts every POST to /api/v1/ingest/agent with 200 and counts what came.
+// accepts every POST to /api/v1/ingest/agent with 200 and counts what came,
+// and holds the flight recorder's trigger poll as a server with no triggers
+// does.
 type sink struct {
 	srv *http.Server
 	url string
@@ -46,6 +48,7 @@ func startSink() (*sink, error) {
 	s := &sink{url: "http://" + ln.Addr().String(), zd: zd, keys: map[string]bool{}}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /api/v1/ingest/agent", s.ingest)
+	mux.HandleFunc("GET /api/v1/agent/triggers", holdPoll)
 	s.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	go func() {
 		if err := s.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -114,3 +117,19 @@ func (s *sink) snapshot() sinkStats {
 }
 
 func (s *sink) close() { _ = s.srv.Close() }
+
+// holdPoll answers the agent's trigger long poll as flightrec server does
+// when nothing fires: it holds the request for the wait the agent asks
+// (at most a minute) and answers 204. A 404 instead would have the agent
+// retry with backoff, a dozen requests a minute a real node never makes.
+func holdPoll(w http.ResponseWriter, r *http.Request) {
+	wait, err := time.ParseDuration(r.URL.Query().Get("wait"))
+	if err != nil || wait <= 0 || wait > time.Minute {
+		wait = 30 * time.Second
+	}
+	select {
+	case <-r.Context().Done():
+	case <-time.After(wait):
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
