@@ -100,8 +100,7 @@ func (b *tableBuilder) flush() {
 // add adds one row of the group: its packed values, times scale.
 func (b *tableBuilder) add(scale int64, packed []byte) error {
 	tg := &b.cur
-	return unpack(packed, func(id uint32, v int64) {
-		v *= scale
+	return walkPacked(packed, scale, func(id uint32, v int64) {
 		k := b.stack(id)
 		if b.stamp[k] == b.gen {
 			tg.Value[b.at[k]] += v

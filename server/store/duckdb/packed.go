@@ -32,18 +32,25 @@ var errPacked = errors.New("corrupt packed values")
 
 // unpack calls fn for each (stack id, value) of a packed row, in id order.
 func unpack(b []byte, fn func(id uint32, v int64)) error {
-	n, k := binary.Uvarint(b)
+	return walkPacked(b, 1, fn)
+}
+
+// walkPacked is unpack with values times scale. It is the merge's inner
+// loop (tens of millions of values for an hour of a fleet), so it reads
+// one-byte varints, the common case, without a call.
+func walkPacked(b []byte, scale int64, fn func(id uint32, v int64)) error {
+	n, k := uvarint(b)
 	if k <= 0 || n > uint64(len(b)) {
 		return fmt.Errorf("%w: bad count", errPacked)
 	}
 	b = b[k:]
 	var id uint64
 	for i := uint64(0); i < n; i++ {
-		d, k1 := binary.Uvarint(b)
+		d, k1 := uvarint(b)
 		if k1 <= 0 {
 			return fmt.Errorf("%w: value %d of %d", errPacked, i, n)
 		}
-		v, k2 := binary.Uvarint(b[k1:])
+		v, k2 := uvarint(b[k1:])
 		if k2 <= 0 || v > 1<<62 {
 			return fmt.Errorf("%w: value %d of %d", errPacked, i, n)
 		}
@@ -51,12 +58,19 @@ func unpack(b []byte, fn func(id uint32, v int64)) error {
 		if id += d; id > 1<<32-1 || (i > 0 && d == 0) {
 			return fmt.Errorf("%w: stack id out of order", errPacked)
 		}
-		fn(uint32(id), int64(v))
+		fn(uint32(id), int64(v)*scale)
 	}
 	if len(b) != 0 {
 		return fmt.Errorf("%w: %d bytes after the values", errPacked, len(b))
 	}
 	return nil
+}
+
+func uvarint(b []byte) (uint64, int) {
+	if len(b) > 0 && b[0] < 0x80 {
+		return uint64(b[0]), 1
+	}
+	return binary.Uvarint(b)
 }
 
 // accumulator sums values by stack id over dense ids, remembering which
@@ -94,3 +108,18 @@ func (a *accumulator) packAndReset(dst []byte) []byte {
 }
 
 func (a *accumulator) empty() bool { return len(a.ids) == 0 }
+
+// sized makes room for ids below n up front, so that add never grows.
+func (a *accumulator) sized(n int) *accumulator {
+	a.sum, a.seen = make([]int64, n), make([]bool, n)
+	return a
+}
+
+// addAll adds b's sums into a and empties b.
+func (a *accumulator) addAll(b *accumulator) {
+	for _, id := range b.ids {
+		a.add(id, b.sum[id])
+		b.sum[id], b.seen[id] = 0, false
+	}
+	b.ids = b.ids[:0]
+}

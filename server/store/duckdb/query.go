@@ -71,14 +71,96 @@ func (s *Store) Merge(ctx context.Context, q store.Query) (*model.StackSet, erro
 		return &model.StackSet{}, nil
 	}
 	query, args := withSel(sel, unionSQL(pieces, "0::INTEGER, scale, packed", sel.all))
-	t, err := s.scanPacked(ctx, query, args, []labels.Labels{{}})
+	sums, err := s.sumPacked(ctx, query, args)
 	if err != nil {
 		return nil, fmt.Errorf("merge %s: %w", q.Type, err)
 	}
+	slices.Sort(sums.ids)
+	t := &store.StackTable{}
+	b := &tableBuilder{d: s.dict, out: t, g: -1}
+	b.start(0, labels.EmptyLabels())
+	for _, id := range sums.ids {
+		b.cur.Stack = append(b.cur.Stack, b.stack(id))
+		b.cur.Value = append(b.cur.Value, sums.sum[id])
+	}
+	b.flush()
 	if len(t.Groups) == 0 {
 		return &model.StackSet{}, nil
 	}
 	return groupSet(t, &t.Groups[0]), nil
+}
+
+// mergeDecoders is how many goroutines decode a merge's rows: with the
+// one that reads them from DuckDB, enough to keep two cores busy.
+const mergeDecoders = 2
+
+// sumPacked runs query, whose rows are (any, scale, packed values), and
+// sums values × scale by stack id. One goroutine reads the rows (DuckDB
+// and database/sql), others decode them, each into its own sums.
+func (s *Store) sumPacked(ctx context.Context, query string, args []any) (*accumulator, error) {
+	s.dict.mu.RLock()
+	n := len(s.dict.stacks)
+	s.dict.mu.RUnlock()
+	full, free := make(chan *rowChunk, mergeDecoders), make(chan *rowChunk, 2*mergeDecoders+1)
+	for range cap(free) {
+		free <- &rowChunk{}
+	}
+	sums := make([]*accumulator, mergeDecoders)
+	errs := make(chan error, mergeDecoders)
+	for i := range sums {
+		sums[i] = new(accumulator).sized(n)
+		go func(a *accumulator) {
+			var err error
+			for c := range full {
+				start := 0
+				for j, end := range c.end {
+					if err == nil {
+						err = walkPacked(c.buf[start:end], c.scale[j], a.add)
+					}
+					start = end
+				}
+				free <- c
+			}
+			errs <- err
+		}(sums[i])
+	}
+	err := s.readChunks(ctx, query, args, full, free)
+	for range sums {
+		if derr := <-errs; err == nil {
+			err = derr
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	for _, a := range sums[1:] {
+		sums[0].addAll(a)
+	}
+	return sums[0], nil
+}
+
+// readChunks scans query's rows (group, scale, packed) into chunks from
+// free, hands each full one to full, and closes full.
+func (s *Store) readChunks(ctx context.Context, query string, args []any, full chan<- *rowChunk, free <-chan *rowChunk) error {
+	defer close(full)
+	c := <-free
+	c.reset()
+	err := scanAll(ctx, s.db, query, func(r *sqlRows) error {
+		var g int32
+		var scale int64
+		var packed sql.RawBytes
+		if err := r.Scan(&g, &scale, &packed); err != nil {
+			return err
+		}
+		if c.add(g, scale, packed) {
+			full <- c
+			c = <-free
+			c.reset()
+		}
+		return nil
+	}, args...)
+	full <- c
+	return err
 }
 
 // MergeBy is Merge per group of by-label values.
@@ -127,24 +209,7 @@ func (s *Store) scanPacked(ctx context.Context, query string, args []any, groups
 		}
 		decoded <- err
 	}()
-	c := <-free
-	c.reset()
-	err := scanAll(ctx, s.db, query, func(r *sqlRows) error {
-		var g int32
-		var scale int64
-		var packed sql.RawBytes
-		if err := r.Scan(&g, &scale, &packed); err != nil {
-			return err
-		}
-		if c.add(g, scale, packed) {
-			full <- c
-			c = <-free
-			c.reset()
-		}
-		return nil
-	}, args...)
-	full <- c
-	close(full)
+	err := s.readChunks(ctx, query, args, full, free)
 	if derr := <-decoded; err == nil {
 		err = derr
 	}
