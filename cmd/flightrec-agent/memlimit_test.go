@@ -37,13 +37,10 @@ func TestAdaptMemoryLimit(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { adaptMemoryLimit(ctx, base); close(done) }()
-	deadline := time.Now().Add(5 * time.Second)
-	for debug.SetMemoryLimit(-1) <= 16<<20 && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
-	}
+	got := waitForLimitAbove(16<<20, 5*time.Second)
 	cancel()
 	<-done
-	if got := debug.SetMemoryLimit(-1); got <= 16<<20 {
+	if got <= 16<<20 {
 		t.Errorf("limit %d MiB with 16 MiB live on a base of 4 MiB: the collector would run back to back", got>>20)
 	}
 	runtime.KeepAlive(live)
@@ -65,14 +62,21 @@ func TestAdaptMemoryLimitFollowsGC(t *testing.T) {
 		live[i] = make([]byte, 1<<20)
 	}
 	runtime.GC()
-	deadline := time.Now().Add(5 * time.Second)
-	for debug.SetMemoryLimit(-1) <= 16<<20 && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
-	}
+	got := waitForLimitAbove(16<<20, 5*time.Second)
 	cancel()
 	<-done
-	if got := debug.SetMemoryLimit(-1); got <= 16<<20 {
+	if got <= 16<<20 {
 		t.Errorf("limit %d MiB after a collection found 16 MiB live on a base of 4 MiB", got>>20)
 	}
 	runtime.KeepAlive(live)
+}
+
+// waitForLimitAbove polls the memory limit until it exceeds min or d
+// passes, and returns it.
+func waitForLimitAbove(min int64, d time.Duration) int64 {
+	deadline := time.Now().Add(d)
+	for debug.SetMemoryLimit(-1) <= min && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	return debug.SetMemoryLimit(-1)
 }
