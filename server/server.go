@@ -82,7 +82,7 @@ func (s *Server) routes() error {
 	tokens := s.cfg.Tokens
 	ingestMux := http.NewServeMux()
 	h := &ingest.Handler{Sink: s.store, Logger: s.log, Metrics: s.reg,
-		Limits: ingest.Limits{MaxBodyBytes: s.cfg.MaxBodyBytes}}
+		Limits: ingest.Limits{MaxBodyBytes: s.cfg.MaxBodyBytes}, MaxDecoding: ingestConcurrency}
 	if s.cfg.MaxLabelValues > 0 {
 		h.Limiter = ingest.NewLimiter(ingest.LimiterConfig{MaxLabelValues: s.cfg.MaxLabelValues, Logger: s.log, Registerer: s.reg})
 	}
@@ -92,10 +92,12 @@ func (s *Server) routes() error {
 		return fmt.Errorf("otlp metrics: %w", err)
 	}
 	otlpOpts := []otlp.Option{otlp.WithMetrics(om), otlp.WithLogger(s.log)}
-	ingestMux.Handle("POST /v1development/profiles", otlp.NewHTTPHandler(s.store, otlpOpts...))
-	limited := limitConcurrency(ingestConcurrency, ingestMux)
+	// The ingest handler bounds its own decoding (ingest.Handler.MaxDecoding)
+	// and frees a request's memory before waiting for its commit; OTLP's
+	// receiver holds a request until it is stored, so it is bounded whole.
+	ingestMux.Handle("POST /v1development/profiles", limitConcurrency(ingestConcurrency, otlp.NewHTTPHandler(s.store, otlpOpts...)))
 	for _, p := range []string{ingest.AgentPath, ingest.PprofPath, ingest.PyroscopePath, "/v1development/profiles"} {
-		s.mux.Handle(p, tokens.Require(auth.Ingest, limited))
+		s.mux.Handle(p, tokens.Require(auth.Ingest, ingestMux))
 	}
 
 	readMux := http.NewServeMux()
@@ -129,9 +131,9 @@ func (s *Server) routes() error {
 	return nil
 }
 
-// ingestConcurrency bounds requests decoded at once: each may inflate up to
-// the decompressed-size limit, so this bounds ingest memory. Decoding is CPU
-// bound, so more than a few per core only adds memory.
+// ingestConcurrency bounds requests decoded at once, per protocol: each may
+// inflate up to the decompressed-size limit, so this bounds ingest memory.
+// Decoding is CPU bound, so more than a few per core only adds memory.
 const ingestConcurrency = 8
 
 // limitConcurrency queues requests beyond n; a client that gives up while

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -25,14 +26,21 @@ const (
 // Handler serves the ingest endpoints. Set its fields, then call Register
 // once; the fields must not change afterwards.
 type Handler struct {
-	Sink    Sink // required
-	Limits  Limits
-	Limiter *Limiter              // for sample labels of pprof and Pyroscope uploads; nil: a default one
-	Logger  *slog.Logger          // nil: discard
-	Metrics prometheus.Registerer // nil: metrics are not exported
-	Now     func() time.Time      // time of profiles that carry none; nil: time.Now
+	Sink   Sink // required
+	Limits Limits
+	// MaxDecoding bounds the requests read and decoded at once, and so
+	// ingest memory (each may inflate to Limits.MaxDecompressedBytes);
+	// decoding is CPU-bound, so a few per core is enough. Requests waiting
+	// for their turn, or for the Sink to commit them, hold no body.
+	// Default 8.
+	MaxDecoding int
+	Limiter     *Limiter              // for sample labels of pprof and Pyroscope uploads; nil: a default one
+	Logger      *slog.Logger          // nil: discard
+	Metrics     prometheus.Registerer // nil: metrics are not exported
+	Now         func() time.Time      // time of profiles that carry none; nil: time.Now
 
-	m metrics
+	m        metrics
+	decoding chan struct{} // MaxDecoding slots
 }
 
 // Register sets the handler up and adds its endpoints to mux. Requests
@@ -49,6 +57,10 @@ func (h *Handler) Register(mux *http.ServeMux) {
 		h.Limiter = NewLimiter(LimiterConfig{Logger: h.Logger, Registerer: h.Metrics})
 	}
 	h.m = newMetrics(h.Metrics)
+	if h.MaxDecoding <= 0 {
+		h.MaxDecoding = 8
+	}
+	h.decoding = make(chan struct{}, h.MaxDecoding)
 	mux.Handle("POST "+AgentPath, h.endpoint("agent", h.decodeAgent))
 	mux.Handle("POST "+PprofPath, h.endpoint("pprof", h.decodePprof))
 	mux.Handle("POST "+PyroscopePath, h.endpoint("pyroscope", h.decodePyroscope))
@@ -59,30 +71,70 @@ func (h *Handler) Register(mux *http.ServeMux) {
 type decoder func(r *http.Request, body []byte, sc *pprofconv.Scratch) (*model.Batch, error)
 
 // endpoint reads, decodes and stores a request: the whole batch is built
-// before the one Sink.Append, so a request is stored whole or not at all.
-// The body and the batch live in pooled memory, reused once the request is
-// answered: Sink.Append must copy what it keeps (model.Batch says so).
+// before the one Sink.Append (or Stage), so a request is stored whole or
+// not at all. The body and the batch live in pooled memory, reused once
+// the Sink has taken the batch: the Sink must copy what it keeps
+// (model.Batch says so).
 func (h *Handler) endpoint(format string, decode decoder) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h.m.requests.WithLabelValues(format).Inc()
-		buf, sc := bodies.Get().(*bytes.Buffer), pprofconv.NewScratch()
-		defer func() {
-			sc.Release()
-			releaseBody(buf)
-		}()
-		b, err := h.receive(w, r, format, decode, buf, sc)
-		if err != nil {
-			h.reject(w, r, format, err)
+		select {
+		case h.decoding <- struct{}{}:
+		case <-r.Context().Done():
+			h.m.rejected.WithLabelValues(format, reasonBusy).Inc()
+			writeJSON(w, http.StatusServiceUnavailable, errorResponse{"server busy"})
 			return
 		}
-		if len(b.Profiles) > 0 {
-			if err := h.Sink.Append(r.Context(), b); err != nil {
-				h.storeFailed(w, r, format, err)
-				return
-			}
+		res, wait, err := h.decodeAndStage(w, r, format, decode)
+		<-h.decoding
+		if err == nil && wait != nil {
+			err = wait()
 		}
-		h.accept(w, format, b)
+		switch {
+		case errors.Is(err, errStore):
+			h.storeFailed(w, r, format, err)
+		case err != nil:
+			h.reject(w, r, format, err)
+		default:
+			h.accept(w, format, res)
+		}
 	})
+}
+
+// errStore marks an error of the Sink: the request was fine.
+var errStore = errors.New("store")
+
+// decodeAndStage decodes a request and hands its batch to the Sink within
+// one decoding slot, whose memory it frees on return. If the Sink stages
+// batches, the wait it returns is the commit still to wait for.
+func (h *Handler) decodeAndStage(w http.ResponseWriter, r *http.Request, format string, decode decoder) (response, func() error, error) {
+	buf, sc := bodies.Get().(*bytes.Buffer), pprofconv.NewScratch()
+	defer func() {
+		sc.Release()
+		releaseBody(buf)
+	}()
+	b, err := h.receive(w, r, format, decode, buf, sc)
+	if err != nil {
+		return response{}, nil, err
+	}
+	res := summarize(b)
+	if len(b.Profiles) == 0 {
+		return res, nil, nil
+	}
+	storeErr := func(err error) error {
+		if err == nil {
+			return nil
+		}
+		return fmt.Errorf("%w: %w", errStore, err)
+	}
+	if st, ok := h.Sink.(Stager); ok {
+		wait, err := st.Stage(r.Context(), b)
+		if err != nil {
+			return res, nil, storeErr(err)
+		}
+		return res, func() error { return storeErr(wait()) }, nil
+	}
+	return res, nil, storeErr(h.Sink.Append(r.Context(), b))
 }
 
 // receive reads and decodes a request's batch while the request is
@@ -105,11 +157,16 @@ type response struct {
 	Samples  int `json:"samples"` // stacks stored, over all profiles
 }
 
-func (h *Handler) accept(w http.ResponseWriter, format string, b *model.Batch) {
+// summarize counts what a batch holds, for the response.
+func summarize(b *model.Batch) response {
 	res := response{Profiles: len(b.Profiles)}
 	for _, p := range b.Profiles {
 		res.Samples += len(p.Stacks.Stacks)
 	}
+	return res
+}
+
+func (h *Handler) accept(w http.ResponseWriter, format string, res response) {
 	h.m.profiles.WithLabelValues(format).Add(float64(res.Profiles))
 	h.m.samples.WithLabelValues(format).Add(float64(res.Samples))
 	writeJSON(w, http.StatusOK, res)
@@ -126,7 +183,7 @@ func (h *Handler) reject(w http.ResponseWriter, r *http.Request, format string, 
 func (h *Handler) storeFailed(w http.ResponseWriter, r *http.Request, format string, err error) {
 	h.m.rejected.WithLabelValues(format, reasonStoreError).Inc()
 	h.Logger.Error("ingest: store failed", "format", format, "remote", r.RemoteAddr, "err", err)
-	writeJSON(w, http.StatusServiceUnavailable, errorResponse{"store: " + err.Error()})
+	writeJSON(w, http.StatusServiceUnavailable, errorResponse{err.Error()})
 }
 
 type errorResponse struct {

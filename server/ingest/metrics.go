@@ -18,6 +18,7 @@ const (
 	reasonBadRequest  = "bad_request" // query parameters or headers
 	reasonReadError   = "read_error"  // the body did not arrive whole
 	reasonStoreError  = "store_error" // 503: the sink failed
+	reasonBusy        = "busy"        // 503: the client gave up waiting to be decoded
 )
 
 // Reasons of flightrec_ingest_labels_dropped_total.

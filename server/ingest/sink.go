@@ -26,3 +26,13 @@ type Sink interface {
 type Expecter interface {
 	Expect() (done func())
 }
+
+// Stager is implemented by Sinks that can take a batch in two steps, as
+// the store does: Stage copies what the Sink keeps of b and queues it,
+// and wait blocks until the batch is stored whole, or not at all. The
+// handler frees the request's memory and its decoding slot in between,
+// so that requests waiting for a commit hold neither. Without an error
+// from Stage, wait must be called once.
+type Stager interface {
+	Stage(ctx context.Context, b *model.Batch) (wait func() error, err error)
+}

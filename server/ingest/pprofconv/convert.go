@@ -98,9 +98,6 @@ type converter struct {
 	more     map[[2]int32]int32  // (series, stack) → position, for stacks in several series
 	lbuf     []byte
 	order    []int32
-	ends     []int32  // per stack of an output profile: where its frames end
-	stamp    []uint32 // per frame: the output profile that last used it
-	local    []int32  // per frame: its index in that profile's frames
 	out      output
 	stats    Stats
 }
@@ -128,7 +125,6 @@ type output struct {
 	ptrs     []*model.Profile
 	frames   []model.Frame
 	fps      []uint64 // parallel to frames
-	ids      []int32
 	stacks   [][]int32
 	values   []int64
 }
@@ -150,7 +146,7 @@ func (c *converter) reset() {
 	clear(c.out.profiles) // they hold labels and slices of this request
 	c.out = output{
 		profiles: c.out.profiles[:0], ptrs: c.out.ptrs[:0], frames: c.out.frames[:0], fps: c.out.fps[:0],
-		ids: c.out.ids[:0], stacks: c.out.stacks[:0], values: c.out.values[:0],
+		stacks: c.out.stacks[:0], values: c.out.values[:0],
 	}
 }
 
@@ -281,7 +277,10 @@ func (c *converter) addValue(sr, stack int32, v int64) {
 	sp.values = append(sp.values, v)
 }
 
-// output builds the profiles, sorted by type and labels.
+// output builds the profiles, sorted by type and labels. They share one
+// frame table, every frame of the request (most are in one profile), and
+// their stacks are the stack table's frame sequences: nothing is copied
+// or renumbered per profile.
 func (c *converter) output(start time.Time, dur time.Duration) []*model.Profile {
 	c.order = c.order[:0]
 	for i := range c.series {
@@ -294,8 +293,7 @@ func (c *converter) output(start time.Time, dur time.Duration) []*model.Profile 
 	n := len(c.order)
 	c.out.profiles = resize(c.out.profiles, n)
 	c.out.ptrs = resize(c.out.ptrs, n)
-	c.stamp = resize(c.stamp, len(c.frames.keys))
-	c.local = resize(c.local, len(c.frames.keys))
+	frames, fps := c.sharedFrames()
 	for i, si := range c.order {
 		sr := &c.series[si]
 		scale := gcdAll(sr.values)
@@ -305,54 +303,39 @@ func (c *converter) output(start time.Time, dur time.Duration) []*model.Profile 
 			Time:     start,
 			Duration: dur,
 			Scale:    scale,
-			Stacks:   c.stackSet(uint32(i+1), sr, scale),
+			Stacks:   c.stackSet(sr, scale, frames, fps),
 		}
 		c.out.ptrs[i] = &c.out.profiles[i]
 	}
 	return c.out.ptrs[:n:n]
 }
 
-// stackSet builds a series' stacks over a frame table of its own, holding
-// only the frames it uses, in order of use; values are divided by scale.
-// gen tells the frames this profile uses (stamp) from the others'.
-func (c *converter) stackSet(gen uint32, sr *series, scale int64) model.StackSet {
+// sharedFrames builds every frame of the frame table, once.
+func (c *converter) sharedFrames() ([]model.Frame, []uint64) {
 	o, ft := &c.out, &c.frames
-	f0, i0, s0, v0 := len(o.frames), len(o.ids), len(o.stacks), len(o.values)
-	// Locals: the loop is the hottest of the output, and appends to
-	// fields through a pointer would reload them every time.
-	n := 0
-	for _, id := range sr.stacks {
-		n += c.stacks.spans[id].len()
+	o.frames = slices.Grow(o.frames[:0], len(ft.keys))
+	for f := range ft.keys {
+		o.frames = append(o.frames, ft.frame(int32(f)))
 	}
-	ids := slices.Grow(o.ids, n)[:i0+n]
-	frames, fps, ends, w := o.frames, o.fps, c.ends[:0], i0
-	stamp, local := c.stamp, c.local
+	o.fps = append(o.fps[:0], ft.fps...)
+	return slices.Clip(o.frames), slices.Clip(o.fps)
+}
+
+// stackSet builds a series' stacks over the shared frames; values are
+// divided by scale.
+func (c *converter) stackSet(sr *series, scale int64, frames []model.Frame, fps []uint64) model.StackSet {
+	o := &c.out
+	s0, v0 := len(o.stacks), len(o.values)
 	for _, id := range sr.stacks {
-		for _, f := range c.stacks.stack(id) {
-			if stamp[f] != gen {
-				stamp[f] = gen
-				local[f] = int32(len(frames) - f0)
-				frames = append(frames, ft.frame(f))
-				fps = append(fps, ft.fps[f])
-			}
-			ids[w] = local[f]
-			w++
-		}
-		ends = append(ends, int32(w-i0))
+		st := c.stacks.stack(id)
+		o.stacks = append(o.stacks, st[:len(st):len(st)])
 	}
-	o.frames, o.fps, o.ids, c.ends = frames, fps, ids, ends
 	for _, v := range sr.values {
 		o.values = append(o.values, v/scale)
 	}
-	// Slice the stacks once ids has stopped moving.
-	start := int32(0)
-	for _, end := range ends {
-		o.stacks = append(o.stacks, ids[i0+int(start):i0+int(end):i0+int(end)])
-		start = end
-	}
 	return model.StackSet{
-		Frames:   o.frames[f0:len(o.frames):len(o.frames)],
-		FrameFPs: o.fps[f0:len(o.fps):len(o.fps)],
+		Frames:   frames,
+		FrameFPs: fps,
 		Stacks:   o.stacks[s0:len(o.stacks):len(o.stacks)],
 		Values:   o.values[v0:len(o.values):len(o.values)],
 	}

@@ -404,7 +404,9 @@ func checkFrameFPs(t *testing.T, s model.StackSet) {
 }
 
 // normalize makes equal profiles DeepEqual: labels compare by value,
-// empty slices equal nil ones and capacities do not count.
+// empty slices equal nil ones, capacities do not count, and frames are
+// those the stacks use, in order of use (a frame table may be shared by
+// several profiles and hold frames another uses).
 func normalize(p *model.Profile) any {
 	type flat struct {
 		Type     model.Type
@@ -417,12 +419,20 @@ func normalize(p *model.Profile) any {
 		Values   []int64
 	}
 	n := flat{Type: p.Type, Labels: p.Labels.String(), Time: p.Time.UnixNano(), Duration: p.Duration, Scale: p.Scale,
-		Frames: slices.Clip(p.Stacks.Frames), Values: slices.Clip(p.Stacks.Values)}
+		Values: slices.Clip(p.Stacks.Values)}
+	used := map[int32]int32{}
 	for _, st := range p.Stacks.Stacks {
-		if len(st) == 0 {
-			st = nil
+		var local []int32
+		for _, f := range st {
+			l, ok := used[f]
+			if !ok {
+				l = int32(len(n.Frames))
+				used[f] = l
+				n.Frames = append(n.Frames, p.Stacks.Frames[f])
+			}
+			local = append(local, l)
 		}
-		n.Stacks = append(n.Stacks, slices.Clip(st))
+		n.Stacks = append(n.Stacks, local)
 	}
 	if len(n.Frames) == 0 {
 		n.Frames = nil

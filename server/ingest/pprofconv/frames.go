@@ -179,9 +179,9 @@ func (ft *frameTable) intern(k frameKey) int32 {
 	return id
 }
 
-// frame returns frame f as the model has it. Frames are built only as
-// output needs them: a model.Frame is three times the size of its key,
-// and most are built once, for the one profile that uses them.
+// frame returns frame f as the model has it. Frames are built once
+// every stack is known, for the output: a model.Frame is three times the
+// size of its key.
 func (ft *frameTable) frame(f int32) model.Frame {
 	k := &ft.keys[f]
 	mt := &ft.mapTexts[k.mapping]
@@ -271,8 +271,8 @@ func objectAddress(addr uint64, m *mapping) uint64 {
 // so that the samples of a stack merge and each output profile refers to
 // it by id. Equal frame sequences are equal stacks: a location's frames
 // are inlined but for its last, so a sequence splits into locations one
-// way only. Keeping frames rather than locations lets the output copy a
-// stack's frames without looking up each location's.
+// way only. Keeping frames rather than locations makes a stack's
+// sequence the model's stack as it is (leaf first, over the frame table).
 type stackTable struct {
 	frames []int32 // every stack's frames, leaf first
 	spans  []span  // per stack, its range of frames

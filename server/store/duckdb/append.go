@@ -16,21 +16,39 @@ import (
 // writer), then has the writer commit its rows. The batch's strings may
 // alias the caller's buffers: they are copied only into new entries.
 func (s *Store) Append(ctx context.Context, b *model.Batch) error {
+	wait, err := s.Stage(ctx, b)
+	if err != nil {
+		return err
+	}
+	return wait()
+}
+
+// Stage is the first half of Append: it maps b to dictionary ids, copying
+// what is new, and queues the batch for the writer; b is not used once
+// Stage returns. wait, called once, blocks until the batch is committed
+// or has failed, or ctx ends (the outcome is then unknown, as for Append).
+// Ingest frees a request's memory in between (ingest.Stager).
+func (s *Store) Stage(ctx context.Context, b *model.Batch) (wait func() error, err error) {
 	arrived := s.w.expect()
 	defer arrived()
 	for i, p := range b.Profiles {
 		if err := validate(p); err != nil {
-			return fmt.Errorf("profile %d: %w", i, err)
+			return nil, fmt.Errorf("profile %d: %w", i, err)
 		}
 	}
 	if len(b.Profiles) == 0 && b.Key == "" {
-		return nil
+		return func() error { return nil }, nil
 	}
 	pb := &preparedBatch{key: strings.Clone(b.Key), profiles: make([]prepared, len(b.Profiles))}
+	var r internRun
 	for i, p := range b.Profiles {
-		pb.profiles[i] = s.prepare(p)
+		pb.profiles[i] = s.prepare(&r, p)
 	}
-	return s.w.submit(ctx, &task{batch: pb}, arrived)
+	t := &task{batch: pb}
+	if err := s.w.enqueue(ctx, t, arrived); err != nil {
+		return nil, err
+	}
+	return func() error { return s.w.wait(ctx, t) }, nil
 }
 
 // Expect announces an Append that a caller is about to make (an ingest
@@ -39,8 +57,8 @@ func (s *Store) Append(ctx context.Context, b *model.Batch) error {
 // Append starts or when it will not come. Unannounced Appends work too.
 func (s *Store) Expect() (done func()) { return s.w.expect() }
 
-func (s *Store) prepare(p *model.Profile) prepared {
-	got := s.dict.intern(p)
+func (s *Store) prepare(r *internRun, p *model.Profile) prepared {
+	got := s.dict.intern(r, p)
 	stacks, values := sortedStacks(got.stacks, p.Stacks.Values)
 	var total int64
 	for _, v := range values {

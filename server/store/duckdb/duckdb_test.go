@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/prometheus/prometheus/model/labels"
 
@@ -235,5 +236,45 @@ func TestRollupChunks(t *testing.T) {
 		if rows != wantRows || values != wantValues || sum != wantSum {
 			t.Errorf("type %d: m10 has %d rows of %d values summing to %d, want %d, %d and %d", typeID, rows, values, sum, wantRows, wantValues, wantSum)
 		}
+	}
+}
+
+// TestStageCopies: once Stage returns, the batch's memory is the caller's
+// again (ingest reuses it for the next request): overwriting it before the
+// commit changes nothing stored.
+func TestStageCopies(t *testing.T) {
+	s, err := Open(t.TempDir(), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ctx := context.Background()
+	at := time.Date(2026, 11, 20, 10, 0, 0, 0, time.UTC)
+	name := []byte("main.work")
+	frames := []model.Frame{{Function: unsafe.String(&name[0], len(name)), File: "main.go", Line: 7}}
+	p := &model.Profile{Type: model.Type{Name: "cpu"}, Labels: labels.FromStrings("node", "n1"), Time: at, Scale: 1,
+		Stacks: model.StackSet{Frames: frames, Stacks: [][]int32{{0}}, Values: []int64{5}}}
+	wait, err := s.Stage(ctx, &model.Batch{Profiles: []*model.Profile{p}, Key: "k1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	copy(name, "XXXX.XXXX")
+	p.Stacks.Values[0], p.Labels = 99, labels.FromStrings("node", "other")
+	if err := wait(); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.Merge(ctx, store.Query{Type: "cpu", Start: at.Add(-time.Minute), End: at.Add(time.Minute)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got.Stacks) != 1 || got.Values[0] != 5 || got.Frames[got.Stacks[0][0]].Function != "main.work" {
+		t.Fatalf("merged %+v, want main.work = 5", got)
+	}
+	names, err := s.LabelValues(ctx, "node", store.LabelQuery{Type: "cpu", Start: at.Add(-time.Minute), End: at.Add(time.Minute)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(names) != 1 || names[0] != "n1" {
+		t.Errorf("node values %v, want [n1]", names)
 	}
 }

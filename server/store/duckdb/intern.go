@@ -19,9 +19,9 @@ type ids struct {
 // goroutine, concurrently with other Appends and with queries: in steady
 // state every lookup hits, under the read lock only; misses take the write
 // lock once. Strings are copied only into new entries, so p may alias a
-// request buffer.
-func (d *dictionary) intern(p *model.Profile) ids {
-	var r internRun
+// request buffer. r is the batch's scratch state: profiles of a batch
+// often share one frame table, whose frames are then looked up once.
+func (d *dictionary) intern(r *internRun, p *model.Profile) ids {
 	d.mu.RLock()
 	out, ok := r.run(d, p, false)
 	d.mu.RUnlock()
@@ -34,13 +34,15 @@ func (d *dictionary) intern(p *model.Profile) ids {
 	return out
 }
 
-// internRun holds one profile's scratch state.
+// internRun holds the scratch state of one profile, or of the profiles of
+// a batch that share a frame table.
 type internRun struct {
-	locs  []uint32 // per frame of the profile, its location id (0: not yet)
-	given []uint64 // the profile's StackSet.FrameFPs, if it has them
-	fps   []uint64 // else per frame of the profile, its fingerprint, where hasFP
-	hasFP []bool
-	seq   []uint32 // one stack's location ids, root first
+	frames []model.Frame // the frame table the state below is of
+	locs   []uint32      // per frame, its location id (0: not yet)
+	given  []uint64      // the profile's StackSet.FrameFPs, if it has them
+	fps    []uint64      // else per frame of the profile, its fingerprint, where hasFP
+	hasFP  []bool
+	seq    []uint32 // one stack's location ids, root first
 	// The last mapping and build ID hashed, and their model.StringFP: the
 	// frames of a profile mostly share one or a few objects.
 	mapping, buildID string
@@ -65,15 +67,8 @@ func (r *internRun) run(d *dictionary, p *model.Profile, insert bool) (ids, bool
 		}
 		out.series = d.internSeries(out.typeID, cloneLabels(p.Labels))
 	}
-	r.locs = resize(r.locs, len(p.Stacks.Frames))
-	r.given = nil
-	if n := len(p.Stacks.Frames); n > 0 && len(p.Stacks.FrameFPs) == n {
-		r.given = p.Stacks.FrameFPs // ingest hashed the frames already
-	} else if cap(r.fps) < n {
-		r.fps, r.hasFP = make([]uint64, n), make([]bool, n)
-	} else {
-		r.fps, r.hasFP = r.fps[:n], r.hasFP[:n]
-		clear(r.hasFP)
+	if !r.sameFrames(p.Stacks.Frames) {
+		r.reset(&p.Stacks)
 	}
 	out.stacks = make([]uint32, len(p.Stacks.Stacks))
 	for i, st := range p.Stacks.Stacks {
@@ -82,6 +77,28 @@ func (r *internRun) run(d *dictionary, p *model.Profile, insert bool) (ids, bool
 		}
 	}
 	return out, true
+}
+
+// sameFrames reports whether frames is the table r's state is of: the
+// same slice, not merely equal frames.
+func (r *internRun) sameFrames(frames []model.Frame) bool {
+	return len(frames) > 0 && len(frames) == len(r.frames) && &frames[0] == &r.frames[0]
+}
+
+// reset starts the state of a new frame table.
+func (r *internRun) reset(s *model.StackSet) {
+	n := len(s.Frames)
+	r.frames = s.Frames
+	r.locs = resize(r.locs, n)
+	r.given = nil
+	if n > 0 && len(s.FrameFPs) == n {
+		r.given = s.FrameFPs // ingest hashed the frames already
+	} else if cap(r.fps) < n {
+		r.fps, r.hasFP = make([]uint64, n), make([]bool, n)
+	} else {
+		r.fps, r.hasFP = r.fps[:n], r.hasFP[:n]
+		clear(r.hasFP)
+	}
 }
 
 // stack returns the id of the stack st (leaf first over frames): a known

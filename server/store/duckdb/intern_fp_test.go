@@ -122,7 +122,7 @@ func TestInternFrameFPs(t *testing.T) {
 					t.Fatalf("pprofconv gave %d fingerprints for %d frames", len(p.Stacks.FrameFPs), len(p.Stacks.Frames))
 				}
 				a, b := tt.first(p), tt.second(p)
-				ida := d.intern(a)
+				ida := d.intern(new(internRun), a)
 				checkStacks(t, d, a, ida)
 				locs := len(d.locations)
 				// Every stack of b is found by its fingerprint alone, so both
@@ -131,7 +131,7 @@ func TestInternFrameFPs(t *testing.T) {
 				if _, ok := r.run(d, b, false); !ok {
 					t.Fatalf("a stack interned through one path is not found by fingerprint through the other")
 				}
-				idb := d.intern(b)
+				idb := d.intern(new(internRun), b)
 				checkStacks(t, d, b, idb)
 				if !slices.Equal(ida.stacks, idb.stacks) {
 					t.Errorf("stack ids differ:\n%v\n%v", ida.stacks, idb.stacks)
@@ -168,7 +168,7 @@ func TestInternFPCollision(t *testing.T) {
 	// y claims x's fingerprint; under w the stack is new, so y is looked up.
 	py := &model.Profile{Type: typ, Stacks: model.StackSet{Frames: []model.Frame{y, w}, Stacks: [][]int32{{0, 1}}, Values: []int64{1},
 		FrameFPs: []uint64{42, model.FrameFP(w)}}}
-	idx, idy := d.intern(px), d.intern(py)
+	idx, idy := d.intern(new(internRun), px), d.intern(new(internRun), py)
 	checkStacks(t, d, px, idx)
 	checkStacks(t, d, py, idy)
 	if lx, ly := d.frameByKey[x], d.frameByKey[y]; lx == 0 || ly == 0 || lx == ly {
@@ -198,12 +198,12 @@ func BenchmarkIntern(b *testing.B) {
 				}
 			}
 			for _, p := range in {
-				d.intern(p)
+				d.intern(new(internRun), p)
 			}
 			b.ReportAllocs()
 			i := 0
 			for b.Loop() {
-				d.intern(in[i%len(in)])
+				d.intern(new(internRun), in[i%len(in)])
 				i++
 			}
 		})
@@ -226,5 +226,30 @@ func TestComputeFP(t *testing.T) {
 		if got, want := r.computeFP(&frames[i]), model.FrameFP(frames[i]); got != want {
 			t.Errorf("frame %d %+v: %x, want %x", i, frames[i], got, want)
 		}
+	}
+}
+
+// TestInternSharedFrames: the profiles of one conversion share a frame
+// table, and one internRun over them (as Append uses) gives every stack
+// the id that interning each profile alone, over frames of its own, gives.
+func TestInternSharedFrames(t *testing.T) {
+	ps := fpProfiles(t, 2, 3)
+	if len(ps) < 2 || &ps[0].Stacks.Frames[0] != &ps[1].Stacks.Frames[0] {
+		t.Fatalf("want profiles sharing one frame table, got %d profiles", len(ps))
+	}
+	shared, alone := newDictionary(), newDictionary()
+	var r internRun
+	for i, p := range ps {
+		got := shared.intern(&r, p)
+		checkStacks(t, shared, p, got)
+		q := plain(p) // frames of its own, in another order
+		want := alone.intern(new(internRun), q)
+		checkStacks(t, alone, q, want)
+		if !slices.Equal(got.stacks, want.stacks) {
+			t.Errorf("profile %d: stack ids %v, alone %v", i, got.stacks, want.stacks)
+		}
+	}
+	if len(shared.locations) != len(alone.locations) || len(shared.stacks) != len(alone.stacks) {
+		t.Errorf("shared: %d locations, %d stacks; alone: %d, %d", len(shared.locations), len(shared.stacks), len(alone.locations), len(alone.stacks))
 	}
 }
