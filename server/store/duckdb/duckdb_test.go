@@ -3,6 +3,7 @@ package duckdb
 import (
 	"context"
 	"fmt"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -276,5 +277,37 @@ func TestStageCopies(t *testing.T) {
 	}
 	if len(names) != 1 || names[0] != "n1" {
 		t.Errorf("node values %v, want [n1]", names)
+	}
+}
+
+// TestRowGroupSize: tables of the store get row groups of rowGroupSize
+// rows (the file is attached with that option), so that a checkpoint
+// rewrites at most that much of a table being appended to.
+func TestRowGroupSize(t *testing.T) {
+	dir := t.TempDir()
+	s, err := Open(dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	const rows = 2*rowGroupSize + 100
+	for _, q := range []string{fmt.Sprintf("CREATE TABLE probe AS SELECT range AS i FROM range(%d)", rows), "CHECKPOINT"} {
+		if _, err := s.db.Exec(q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	var groups int
+	if err := s.db.QueryRow("SELECT count(DISTINCT row_group_id) FROM pragma_storage_info('probe')").Scan(&groups); err != nil {
+		t.Fatal(err)
+	}
+	if groups != 3 {
+		t.Errorf("%d rows in %d row groups, want 3 of at most %d rows", rows, groups, rowGroupSize)
+	}
+	var file string
+	if err := s.db.QueryRow("SELECT path FROM duckdb_databases() WHERE database_name = current_database()").Scan(&file); err != nil {
+		t.Fatal(err)
+	}
+	if want := filepath.Join(dir, fileName); file != want {
+		t.Errorf("tables are in %q, want %q", file, want)
 	}
 }
