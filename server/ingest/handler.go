@@ -86,7 +86,6 @@ func (h *Handler) endpoint(format string, decode decoder) http.Handler {
 			return
 		}
 		res, wait, err := h.decodeAndStage(w, r, format, decode)
-		<-h.decoding
 		if err == nil && wait != nil {
 			err = wait()
 		}
@@ -104,14 +103,16 @@ func (h *Handler) endpoint(format string, decode decoder) http.Handler {
 // errStore marks an error of the Sink: the request was fine.
 var errStore = errors.New("store")
 
-// decodeAndStage decodes a request and hands its batch to the Sink within
-// one decoding slot, whose memory it frees on return. If the Sink stages
-// batches, the wait it returns is the commit still to wait for.
+// decodeAndStage decodes a request and hands its batch to the Sink in the
+// decoding slot the caller took, which it gives back on return with the
+// request's memory. If the Sink stages batches, the wait it returns is
+// the commit still to wait for.
 func (h *Handler) decodeAndStage(w http.ResponseWriter, r *http.Request, format string, decode decoder) (response, func() error, error) {
 	buf, sc := bodies.Get().(*bytes.Buffer), pprofconv.NewScratch()
 	defer func() {
 		sc.Release()
 		releaseBody(buf)
+		<-h.decoding
 	}()
 	b, err := h.receive(w, r, format, decode, buf, sc)
 	if err != nil {
