@@ -139,8 +139,8 @@ func (h *Handler) decodeAndStage(w http.ResponseWriter, r *http.Request, format 
 }
 
 // receive reads and decodes a request's batch while the request is
-// announced to a Sink that groups Appends (Expecter): from its arrival
-// until its Append, which follows at once.
+// announced to a Sink that groups Appends (Expecter): from when it has a
+// decoding slot until its Append or Stage, which follows at once.
 func (h *Handler) receive(w http.ResponseWriter, r *http.Request, format string, decode decoder, buf *bytes.Buffer, sc *pprofconv.Scratch) (*model.Batch, error) {
 	if e, ok := h.Sink.(Expecter); ok {
 		defer e.Expect()()

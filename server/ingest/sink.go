@@ -20,9 +20,10 @@ type Sink interface {
 }
 
 // Expecter is implemented by Sinks that commit concurrent Appends together
-// (the store): the handler announces each request from its arrival until
-// its Append, so that the Sink waits for it instead of committing without it.
-// done is called once: when Append is called, or when it will not be.
+// (the store): the handler announces each request while it is decoded,
+// until its Append or Stage, so that the Sink waits for it instead of
+// committing without it. done is called once: when Append or Stage is
+// called, or when neither will be.
 type Expecter interface {
 	Expect() (done func())
 }
