@@ -124,7 +124,6 @@ type output struct {
 	profiles []model.Profile
 	ptrs     []*model.Profile
 	frames   []model.Frame
-	fps      []uint64 // parallel to frames
 	stacks   [][]int32
 	values   []int64
 }
@@ -145,7 +144,7 @@ func (c *converter) reset() {
 	c.stats = Stats{}
 	clear(c.out.profiles) // they hold labels and slices of this request
 	c.out = output{
-		profiles: c.out.profiles[:0], ptrs: c.out.ptrs[:0], frames: c.out.frames[:0], fps: c.out.fps[:0],
+		profiles: c.out.profiles[:0], ptrs: c.out.ptrs[:0], frames: c.out.frames[:0],
 		stacks: c.out.stacks[:0], values: c.out.values[:0],
 	}
 }
@@ -317,8 +316,7 @@ func (c *converter) sharedFrames() ([]model.Frame, []uint64) {
 	for f := range ft.keys {
 		o.frames = append(o.frames, ft.frame(int32(f)))
 	}
-	o.fps = append(o.fps[:0], ft.fps...)
-	return slices.Clip(o.frames), slices.Clip(o.fps)
+	return slices.Clip(o.frames), slices.Clip(ft.fps) // the table's own, built with it
 }
 
 // stackSet builds a series' stacks over the shared frames; values are

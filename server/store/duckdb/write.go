@@ -95,10 +95,9 @@ func (w *writer) load(ctx context.Context) error {
 	return nil
 }
 
-// submit hands t to the writer and waits for its outcome; queued, if
-// given, runs once t is in the writer's queue.
-func (w *writer) submit(ctx context.Context, t *task, queued ...func()) error {
-	if err := w.enqueue(ctx, t, queued...); err != nil {
+// submit hands t to the writer and waits for its outcome.
+func (w *writer) submit(ctx context.Context, t *task) error {
+	if err := w.enqueue(ctx, t); err != nil {
 		return err
 	}
 	return w.wait(ctx, t)
