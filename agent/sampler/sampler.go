@@ -8,6 +8,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"time"
 	"unsafe"
 
 	"github.com/cilium/ebpf"
@@ -113,12 +114,22 @@ func configure(spec *ebpf.CollectionSpec, cfg Config) (uint64, error) {
 	return wake, nil
 }
 
+// attach opens one event per CPU, their first ticks spread over a period.
+// A perf event's timer starts when it is opened and keeps its phase, so
+// events opened together tick together: a sample on one CPU that wakes a
+// thread (the agent's own reader, above all) would put that thread under
+// the other CPUs' ticks at once, and sample it far beyond the CPU it uses.
 func (s *Sampler) attach(freq int) error {
 	cpus, err := OnlineCPUs()
 	if err != nil {
 		return err
 	}
-	for _, cpu := range cpus {
+	step := time.Second / time.Duration(freq) / time.Duration(len(cpus))
+	start := time.Now()
+	for i, cpu := range cpus {
+		// Against the start, not the previous open: a late wakeup shifts
+		// one CPU's phase instead of every later one's.
+		sleepUntil(start.Add(time.Duration(i) * step))
 		l, err := attachCPU(s.objs.SampleCpu, cpu, freq)
 		if err != nil {
 			return err
@@ -126,6 +137,17 @@ func (s *Sampler) attach(freq int) error {
 		s.links = append(s.links, l)
 	}
 	return nil
+}
+
+// sleepUntil sleeps in the kernel: Go's timers may overshoot by a
+// millisecond, half the period at the highest rate.
+func sleepUntil(t time.Time) {
+	for d := time.Until(t); d > 0; d = time.Until(t) {
+		ts := unix.NsecToTimespec(d.Nanoseconds())
+		if unix.Nanosleep(&ts, nil) == nil {
+			return
+		}
+	}
 }
 
 // attachCPU opens a cpu-clock event in period mode: a period in nanoseconds
