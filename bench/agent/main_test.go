@@ -147,9 +147,15 @@ func TestSinkCountsDistinctProfiles(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.close()
+	// The agent's sample types: only samples/count is counted, not the
+	// nanoseconds of off-CPU and CPU time around it.
 	p := &profile.Profile{
-		SampleType: []*profile.ValueType{{Type: "samples", Unit: "count"}},
-		Sample:     []*profile.Sample{{Value: []int64{7}}, {Value: []int64{5}}},
+		SampleType: []*profile.ValueType{
+			{Type: "off_cpu", Unit: "nanoseconds"},
+			{Type: "samples", Unit: "count"},
+			{Type: "cpu", Unit: "nanoseconds"},
+		},
+		Sample: []*profile.Sample{{Value: []int64{3e6, 7, 7e7}}, {Value: []int64{0, 5, 5e7}}},
 	}
 	var body bytes.Buffer
 	if err := p.Write(&body); err != nil {

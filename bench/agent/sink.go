@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"slices"
 	"sync"
 	"time"
 
@@ -78,11 +79,7 @@ func (s *sink) ingest(w http.ResponseWriter, r *http.Request) {
 	if p, err := profile.Parse(bytes.NewReader(body)); err != nil {
 		bad = true
 	} else {
-		for _, smp := range p.Sample {
-			if len(smp.Value) > 0 {
-				samples += smp.Value[0]
-			}
-		}
+		samples = countSamples(p)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -132,4 +129,22 @@ func holdPoll(w http.ResponseWriter, r *http.Request) {
 	case <-time.After(wait):
 	}
 	w.WriteHeader(http.StatusNoContent)
+}
+
+// countSamples sums the profile's samples/count values: the agent's
+// profiles also carry off-CPU and CPU nanoseconds, which are not samples.
+func countSamples(p *profile.Profile) int64 {
+	i := slices.IndexFunc(p.SampleType, func(t *profile.ValueType) bool {
+		return t.Type == "samples" && t.Unit == "count"
+	})
+	if i < 0 {
+		return 0
+	}
+	var n int64
+	for _, smp := range p.Sample {
+		if i < len(smp.Value) {
+			n += smp.Value[i]
+		}
+	}
+	return n
 }
