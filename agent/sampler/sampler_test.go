@@ -62,16 +62,7 @@ func TestSamplesOwnProcess(t *testing.T) {
 	testenv.RequireBPF(t)
 	const freq = 499
 	pid := uint32(os.Getpid())
-	s, err := Open(Config{Frequency: freq, PID: pid})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	d, err := events.NewDrainer(s.Events(), 100*time.Millisecond)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d.Close()
+	s, d := openOwn(t, freq, 100*time.Millisecond)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
@@ -130,6 +121,23 @@ func TestSamplesOwnProcess(t *testing.T) {
 	}
 }
 
+// openOwn samples this process at freq and drains every interval; both
+// close when the test ends.
+func openOwn(t *testing.T, freq int, interval time.Duration) (*Sampler, *events.Drainer) {
+	t.Helper()
+	s, err := Open(Config{Frequency: freq, PID: uint32(os.Getpid())})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	d, err := events.NewDrainer(s.Events(), interval)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Close() })
+	return s, d
+}
+
 // processCPU is this process's user+system time so far.
 func processCPU(t *testing.T) time.Duration {
 	var ru unix.Rusage
@@ -156,16 +164,7 @@ func burn(ctx context.Context) {
 // process's do not.
 func TestNewProcessWakesReader(t *testing.T) {
 	testenv.RequireBPF(t)
-	s, err := Open(Config{Frequency: 499, PID: uint32(os.Getpid())})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	d, err := events.NewDrainer(s.Events(), 3*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d.Close()
+	s, d := openOwn(t, 499, 3*time.Second)
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Second)
 	defer cancel()
 	go burn(ctx)
@@ -216,17 +215,7 @@ func TestTicksStaggered(t *testing.T) {
 	// A slow rate keeps the expected offset far above sleep and wakeup
 	// jitter even on a loaded machine.
 	const freq = 29
-	pid := uint32(os.Getpid())
-	s, err := Open(Config{Frequency: freq, PID: pid})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	d, err := events.NewDrainer(s.Events(), 100*time.Millisecond)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d.Close()
+	_, d := openOwn(t, freq, 100*time.Millisecond)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 	defer cancel()
